@@ -33,6 +33,7 @@ class AgentConfig:
   time_embedding: str = 'fourier'
   time_dim: int = 16
   learning_rate: float = 3e-4
+  behavior_ema: float = 0.999  # EMA decay of the behaviour flow's weights (0: no averaging)
   discount: float = 0.99
   expectile: float = 0.7
   tau: float = 0.005  # Polyak rate of the target networks
@@ -145,6 +146,7 @@ def validate(config: ml_collections.ConfigDict, dataset_size: int | None = None)
     _number_in(config, f'agent.{key}', 0.0, inf)
   _number_in(config, 'agent.learning_rate', 0.0, inf, low_open=True)
   _number_in(config, 'agent.discount', 0.0, 1.0)
+  _number_in(config, 'agent.behavior_ema', 0.0, 1.0, high_open=True)
   _number_in(config, 'agent.expectile', 0.0, 1.0, low_open=True, high_open=True)
   _number_in(config, 'agent.tau', 0.0, 1.0, low_open=True)
   for key in ('agent.velocity_hidden', 'agent.critic_hidden'):

@@ -20,7 +20,8 @@ def learning_config(variant):
   config = get_config()
   config.num_seeds = SEEDS
   config.bc_steps = 6000
-  config.df_steps = 3000
+  config.df_steps = 5000
+  config.agent.learning_rate = 1e-3
   config.agent.variant = variant
   config.agent.velocity_hidden = (128, 128, 128)
   return config
@@ -57,7 +58,8 @@ def decision_flow(variant, behavior_phase, **agent_changes):
     config.agent[key] = value
   _, agent = run.prepare(config)
   fresh = train.init_states(agent, config.seed, SEEDS)  # this variant's own flow value
-  states = fresh.replace(behavior=bc_states.behavior, critic=bc_states.critic,
+  states = fresh.replace(behavior=bc_states.behavior, behavior_ema=bc_states.behavior_ema,
+                         critic=bc_states.critic,
                          critic_target=bc_states.critic_target, value=bc_states.value,
                          rng=bc_states.rng, step=bc_states.step)
   states = train.start_decision_flow(agent, states)
