@@ -8,6 +8,7 @@ import numbers
 
 import ml_collections
 
+from dflow_jax.data.rewards import REWARD_CONVENTIONS
 from dflow_jax.flow import SOLVERS
 from dflow_jax.networks import ACTIVATIONS, TIME_EMBEDDINGS
 
@@ -61,7 +62,9 @@ def base_config() -> ml_collections.ConfigDict:
   c = ml_collections.ConfigDict()
   c.seed = 0
   c.num_seeds = 8
-  c.dataset = 'toy/bandit'
+  c.dataset = 'toy/bandit'  # an in-memory toy task or any local Minari dataset id
+  c.reward_convention = 'none'  # 'none', 'locomotion' (IQL's 1000 / return range), 'sparse_shift'
+  c.normalize_observations = True  # statistics from the dataset, kept in the agent's state
   c.batch_size = 256
   c.bc_steps = 100_000  # behaviour flow + critic
   c.df_steps = 1_000_000  # Decision Flow updates (critic keeps training)
@@ -142,6 +145,8 @@ def validate(config: ml_collections.ConfigDict, dataset_size: int | None = None)
   _one_of(config, 'agent.dir_objective', DIR_OBJECTIVES)
   _one_of(config, 'agent.use_prev_action', (True, False))
   _one_of(config, 'progress_bar', (True, False))
+  _one_of(config, 'normalize_observations', (True, False))
+  _one_of(config, 'reward_convention', REWARD_CONVENTIONS)
   for key in ('alpha', 'lam', 'rho', 'lambda_div'):
     _number_in(config, f'agent.{key}', 0.0, inf)
   _number_in(config, 'agent.learning_rate', 0.0, inf, low_open=True)

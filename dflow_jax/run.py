@@ -13,6 +13,7 @@ from dflow_jax import data, train
 from dflow_jax.agents import Agent
 from dflow_jax.checkpoint import Checkpointer
 from dflow_jax.config import ConfigError, agent_config, validate
+from dflow_jax.data import normalization
 from dflow_jax.report import MetricsLog, per_seed_table
 
 # Keys that may change when a run is resumed; any other difference means a different run.
@@ -66,9 +67,12 @@ def _check_resumable(workdir: str, config: ml_collections.ConfigDict):
 def prepare(config: ml_collections.ConfigDict):
   """Validates the config against the dataset and builds (dataset, agent); compiles nothing."""
   validate(config)
-  dataset = data.load(config.dataset, seed=config.seed)
+  dataset = data.load(config.dataset, seed=config.seed,
+                      reward_convention=config.reward_convention)
   validate(config, dataset_size=dataset.size)
-  agent = Agent(agent_config(config.agent), dataset.observation_dim, dataset.action_dim)
+  stats = (normalization.from_observations(dataset.observations)
+           if config.normalize_observations else None)
+  agent = Agent(agent_config(config.agent), dataset.observation_dim, dataset.action_dim, stats)
   return dataset, agent
 
 

@@ -7,14 +7,15 @@ def get_config():
   config.dataset = 'toy/bandit'
   config.num_seeds = 8
   config.batch_size = 256
-  config.bc_steps = 3000
-  config.df_steps = 2000
+  config.bc_steps = 2500
+  config.df_steps = 1500
   config.chunk_size = 500
   config.save_interval = 1000
   config.eval_samples = 1000
 
   agent = config.agent
   agent.variant = 'div'
+  agent.learning_rate = 1e-3  # the behaviour flow converges in the CPU budget (see README)
   agent.velocity_hidden = (64, 64, 64)
   agent.critic_hidden = (64, 64, 64)
   agent.flow_steps = 10

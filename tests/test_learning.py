@@ -21,7 +21,6 @@ def learning_config(variant):
   config.num_seeds = SEEDS
   config.bc_steps = 6000
   config.df_steps = 5000
-  config.agent.learning_rate = 1e-3
   config.agent.variant = variant
   config.agent.velocity_hidden = (128, 128, 128)
   return config

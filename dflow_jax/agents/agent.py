@@ -11,12 +11,14 @@ from dflow_jax import flow
 from dflow_jax.agents import behavior, decision_flow, iql
 from dflow_jax.agents.common import TrainedNet, minimize, new_net, polyak
 from dflow_jax.config import AgentConfig
+from dflow_jax.data.normalization import ObservationStats, identity
 from dflow_jax.networks import CriticEnsemble, FlowValue, ValueNet, VelocityField
 
 
 class AgentState(flax.struct.PyTreeNode):
   step: jax.Array  # updates done, both phases together
   rng: jax.Array
+  observation_stats: ObservationStats  # from the dataset; applied to every observation seen
   behavior: TrainedNet  # u_nu while it trains
   behavior_ema: dict  # the EMA of u_nu's params: the behaviour flow everything else uses
   policy: TrainedNet  # u_theta (a copy of u_nu until Decision Flow starts)
@@ -30,10 +32,13 @@ class AgentState(flax.struct.PyTreeNode):
 class Agent:
   """Static wiring of networks and optimisers for one config; all methods are pure."""
 
-  def __init__(self, cfg: AgentConfig, observation_dim: int, action_dim: int):
+  def __init__(self, cfg: AgentConfig, observation_dim: int, action_dim: int,
+               observation_stats: ObservationStats | None = None):
     self.cfg = cfg
     self.observation_dim = observation_dim
     self.action_dim = action_dim
+    # Only `init` reads these; afterwards the copy in the (checkpointed) state is the one used.
+    self.observation_stats = observation_stats or identity(observation_dim)
     self.velocity_net = VelocityField(cfg.velocity_hidden, action_dim, cfg.activation,
                                       cfg.time_embedding, cfg.time_dim)
     self.critic_net = CriticEnsemble(cfg.critic_hidden, 2, cfg.activation)
@@ -62,12 +67,18 @@ class Agent:
     flow_value = self.flow_value_net.init(keys[3], s, a, t,
                                           a if self.uses_prev_action else None)
     return AgentState(
-        step=jnp.zeros((), jnp.int32), rng=keys[4],
+        step=jnp.zeros((), jnp.int32), rng=keys[4], observation_stats=self.observation_stats,
         behavior=new_net(velocity, self.optimizer), behavior_ema=velocity,
         policy=new_net(velocity, self.optimizer),
         critic=new_net(critic, self.optimizer), critic_target=critic,
         value=new_net(self.value_net.init(keys[2], s), self.optimizer),
         flow_value=new_net(flow_value, self.optimizer), flow_value_target=flow_value)
+
+  @staticmethod
+  def _normalized(state: AgentState, batch):
+    stats = state.observation_stats
+    return batch.replace(observations=stats.normalize(batch.observations),
+                         next_observations=stats.normalize(batch.next_observations))
 
   # ---- the ordinary critic (both phases) ----
 
@@ -88,6 +99,7 @@ class Agent:
   # ---- phase 1: behaviour flow + critic ----
 
   def update_behavior(self, state: AgentState, batch):
+    batch = self._normalized(state, batch)
     rng, key = jax.random.split(state.rng)
     behavior_net, info = minimize(
         lambda p: behavior.behavior_loss(self.velocity_net.apply, p, key, batch),
@@ -112,6 +124,7 @@ class Agent:
     if self.cfg.variant == 'bc':
       return self.update_behavior(state, batch)
     cfg = self.cfg
+    batch = self._normalized(state, batch)
     rng, rollout_key, fm_key = jax.random.split(state.rng, 3)
     state, critic_info = self._update_critic(state.replace(rng=rng), batch)
     params = {'policy': state.policy.params, 'behavior': state.behavior_ema,
@@ -139,6 +152,7 @@ class Agent:
   def sample_actions(self, state: AgentState, observations, key, behavior: bool = False):
     """One action per observation; with num_samples > 1 the candidate with the highest Q."""
     params = state.behavior_ema if behavior else self.acting_params(state)
+    observations = state.observation_stats.normalize(observations)
     n = self.cfg.num_samples
     s = jnp.repeat(observations[None], n, axis=0)  # [n, B, obs]
     velocity = lambda x, t: self.velocity_net.apply(params, s, x, t)
@@ -153,6 +167,7 @@ class Agent:
   def divergence_from_behavior(self, state: AgentState, observations, key):
     """Mean |u_theta - u_nu|^2 along the acting policy's own flow trajectories."""
     policy, behavior_params = self.acting_params(state), state.behavior_ema
+    observations = state.observation_stats.normalize(observations)
     traj = flow.integrate(lambda x, t: self.velocity_net.apply(policy, observations, x, t),
                           jax.random.normal(key, observations.shape[:-1] + (self.action_dim,)),
                           self.cfg.flow_steps, self.cfg.solver)

@@ -2,7 +2,10 @@
 from collections.abc import Callable
 from typing import NamedTuple
 
-from dflow_jax.data import toy
+import jax.numpy as jnp
+
+from dflow_jax.data import minari_io, registry, toy
+from dflow_jax.data.rewards import apply_convention
 from dflow_jax.data.transitions import Transitions
 
 
@@ -19,10 +22,30 @@ class DatasetError(ValueError):
 IN_MEMORY = {'toy/bandit': InMemoryTask(toy.bandit, toy.bandit_metrics)}
 
 
-def load(name: str, seed: int = 0) -> Transitions:
+def load(name: str, seed: int = 0, reward_convention: str = 'none') -> Transitions:
+  """The on-device transitions of a toy task (generated from `seed`) or a local Minari dataset.
+
+  A Minari dataset that is not local fails at once with one line saying how to get it; nothing
+  here downloads.
+  """
   if name in IN_MEMORY:
     return IN_MEMORY[name].generate(seed=seed)
-  raise DatasetError(f'unknown dataset {name!r}; available here: {", ".join(sorted(IN_MEMORY))}')
+  if '/' not in name or name.startswith('toy/'):
+    raise DatasetError(f'unknown dataset {name!r}: use a toy task '
+                       f'({", ".join(sorted(IN_MEMORY))}) or a Minari id such as '
+                       "'dflow/pointmaze/umaze-v2'")
+  if not minari_io.is_local(name):
+    raise DatasetError(registry.missing_message(name, minari_io.datasets_root()))
+  arrays, _, returns = minari_io.read_transitions(name)
+  arrays['rewards'] = apply_convention(arrays['rewards'], returns, reward_convention)
+  return Transitions(**{key: jnp.asarray(value) for key, value in arrays.items()})
 
 
-__all__ = ['DatasetError', 'IN_MEMORY', 'InMemoryTask', 'Transitions', 'load']
+def metadata(name: str) -> dict:
+  """Our metadata of a local Minari dataset (eval env recipe, reference scores, provenance)."""
+  if name in IN_MEMORY:
+    return {}
+  return minari_io.read_metadata(name).get(minari_io.DFLOW_KEY, {})
+
+
+__all__ = ['DatasetError', 'IN_MEMORY', 'InMemoryTask', 'Transitions', 'load', 'metadata']

@@ -1,0 +1,218 @@
+"""Regenerates the Minari `D4RL/pointmaze/{umaze,medium,large}[-dense]-v2` datasets locally.
+
+Procedure (Minari's): a point mass follows waypoints from a grid planner with a PD law plus
+Gaussian action noise, in `PointMaze_*-v3` with `continuing_task=True, reset_target=True`, so a new
+goal is drawn on each success without moving the ball. The stream is cut into episodes at each
+success; the env is reset with the next seed every 200k steps. Reference scores come from
+rolling out a uniform-random policy (min) and the noise-free controller (max) on the eval env: a
+fixed goal cell and a fixed horizon, where the return counts steps spent at the goal (sparse).
+"""
+from collections import deque
+from collections.abc import Callable, Iterator
+
+import gymnasium as gym
+import gymnasium_robotics
+import numpy as np
+
+from dflow_jax.data.episodes import Episode
+
+gym.register_envs(gymnasium_robotics)
+
+# goal_cell: D4RL's fixed target cell (row, col); published_*: Minari's refs for the sparse sets.
+MAZES = {
+    'umaze': dict(env='PointMaze_UMaze-v3', dense_env='PointMaze_UMazeDense-v3', horizon=300,
+                  goal_cell=(1, 1), published_min=13.77, published_max=218.64),
+    'medium': dict(env='PointMaze_Medium-v3', dense_env='PointMaze_MediumDense-v3', horizon=600,
+                   goal_cell=(6, 6), published_min=19.48, published_max=373.91),
+    'large': dict(env='PointMaze_Large-v3', dense_env='PointMaze_LargeDense-v3', horizon=800,
+                  goal_cell=(7, 9), published_min=5.59, published_max=432.11),
+}
+SUCCESS_RADIUS = 0.45  # the env's own `success` threshold
+ACTION_NOISE = 0.5
+RESEED_EVERY = 200_000
+_MOVES = ((-1, 0), (1, 0), (0, -1), (0, 1))
+
+
+def env_id(maze: str, dense: bool) -> str:
+  """Gymnasium id; the Dense ids reward exp(-distance to goal), the others 1 within 0.45."""
+  return MAZES[maze]['dense_env' if dense else 'env']
+
+
+def make_collection_env(maze: str, dense: bool, seed: int, reseed_every: int = RESEED_EVERY):
+  """The data-collection env; its time limit is the reseed period (Minari's was never reached)."""
+  env = gym.make(env_id(maze, dense), continuing_task=True, reset_target=True,
+                 max_episode_steps=reseed_every)
+  env.action_space.seed(seed)
+  return env
+
+
+def make_eval_env(maze: str, dense: bool, **kwargs):
+  """The fixed-goal evaluation env: the goal stays put, so the return counts steps at the goal."""
+  spec = MAZES[maze]
+  base = gym.spec(env_id(maze, dense)).kwargs['maze_map']
+  # The goal cell is the only 'g'; every other free cell may be a start ('r').
+  maze_map = [['g' if (i, j) == spec['goal_cell'] else ('r' if c != 1 else 1)
+               for j, c in enumerate(row)] for i, row in enumerate(base)]
+  options = dict(maze_map=maze_map, continuing_task=True, reset_target=False,
+                 max_episode_steps=spec['horizon'])
+  return gym.make(env_id(maze, dense), **{**options, **kwargs})
+
+
+def _next_cells(free: set, goal: tuple) -> dict:
+  """Breadth-first search from the goal: for each free cell, its neighbour one step closer."""
+  nxt, frontier = {goal: goal}, deque([goal])
+  while frontier:
+    cell = frontier.popleft()
+    for di, dj in _MOVES:
+      prev = (cell[0] + di, cell[1] + dj)
+      if prev in free and prev not in nxt:
+        nxt[prev] = cell
+        frontier.append(prev)
+  return nxt
+
+
+class WaypointController:
+  """Grid planner plus PD law: `__call__(obs) -> action` heads for the desired goal.
+
+  Waypoints are the centres of the cells on a shortest path (slightly jittered), the last one
+  the exact goal; the next waypoint is taken once within `threshold` of the current one. It
+  replans whenever the observation's `desired_goal` moves (continuing tasks draw new goals).
+  """
+
+  def __init__(self, maze, rng: np.random.Generator | None = None, jitter: float = 0.2,
+               threshold: float = 0.1, kp: float = 10.0, kd: float = 1.0):
+    self.maze, self.jitter, self.threshold, self.kp, self.kd = maze, jitter, threshold, kp, kd
+    self.rng = np.random.default_rng(0) if rng is None else rng
+    self.free = {(i, j) for i, row in enumerate(maze.maze_map) for j, c in enumerate(row) if c != 1}
+    self._plans = {}  # goal cell -> next-cell map, reused across goals in the same cell
+    self.reset()
+
+  def reset(self, goal: np.ndarray | None = None):
+    """Forgets the path; a `goal` (xy) overrides the observations' `desired_goal`."""
+    self.fixed_goal = None if goal is None else np.asarray(goal, np.float64)
+    self.goal = self.goal_cell = self.cell = self.waypoint = None
+    self.next_cell = {}
+
+  def _cell(self, xy) -> tuple:
+    return tuple(int(k) for k in self.maze.cell_xy_to_rowcol(xy))
+
+  def _set_waypoint(self, cell):
+    self.cell = cell
+    if cell == self.goal_cell:
+      self.waypoint = self.goal.copy()
+    else:
+      # A one-sided offset in [-jitter, 0) per axis: our reading of the published generator.
+      centre = self.maze.cell_rowcol_to_xy(np.array(cell))
+      self.waypoint = centre - self.jitter * self.rng.uniform(size=2)
+
+  def _plan(self, pos):
+    self.goal_cell = self._cell(self.goal)
+    if self.goal_cell not in self._plans:
+      self._plans[self.goal_cell] = _next_cells(self.free, self.goal_cell)
+    self.next_cell = self._plans[self.goal_cell]
+    here = self._cell(pos)
+    self._set_waypoint(self.next_cell.get(here, self.goal_cell))  # start at the next cell on the path
+
+  def raw_action(self, obs: dict) -> np.ndarray:
+    """The PD action before clipping: kp * (waypoint - pos) - kd * vel."""
+    pos, vel = obs['observation'][:2], obs['observation'][2:4]
+    desired = obs['desired_goal'] if self.fixed_goal is None else self.fixed_goal
+    if self.goal is None or np.linalg.norm(desired - self.goal) > 1e-3:
+      self.goal = np.array(desired, np.float64)
+      self._plan(pos)
+    elif (np.linalg.norm(self.waypoint - pos) <= self.threshold
+          and self.cell != self.goal_cell):
+      self._set_waypoint(self.next_cell[self.cell])
+    return self.kp * (self.waypoint - pos) - self.kd * vel
+
+  def __call__(self, obs: dict) -> np.ndarray:
+    return np.clip(self.raw_action(obs), -1.0, 1.0).astype(np.float32)
+
+
+class _Recorder:
+  """Accumulates one episode's steps, starting from its first observation."""
+
+  def __init__(self, obs: dict, seed: int | None):
+    self.obs, self.seed = [obs], seed
+    self.actions, self.rewards, self.terms, self.truncs = [], [], [], []
+
+  def add(self, action, reward, term, trunc, obs):
+    self.actions.append(action)
+    self.rewards.append(reward)
+    self.terms.append(term)
+    self.truncs.append(trunc)
+    self.obs.append(obs)
+
+  def episode(self) -> Episode:
+    observations = {k: np.stack([o[k] for o in self.obs]) for k in self.obs[0]}
+    return Episode(observations, np.stack(self.actions), np.asarray(self.rewards, np.float64),
+                   np.asarray(self.terms, bool), np.asarray(self.truncs, bool), self.seed)
+
+
+def generate(maze: str, dense: bool, num_steps: int = 1_000_000, seed: int = 0,
+             progress: Callable[[int], None] | None = None, *,
+             reseed_every: int = RESEED_EVERY) -> Iterator[Episode]:
+  """Yields episodes until `num_steps` steps are recorded.
+
+  An episode is cut (truncation) at success, at the env's time limit (where the env is reset
+  with the next seed: seed, seed + 1, ...) and at the end of the budget. After a success the
+  next episode starts from the last observation, as Minari's collector does; `Episode.seed`
+  is the reset seed for episodes that start at a reset, else None.
+  """
+  env = make_collection_env(maze, dense, seed, reseed_every)
+  rng = np.random.default_rng(seed)
+  controller = WaypointController(env.unwrapped.maze, rng)
+  resets, done = 0, 0
+  obs, _ = env.reset(seed=seed)
+  rec = _Recorder(obs, seed)
+  while done < num_steps:
+    noise = rng.normal(0.0, ACTION_NOISE, size=2)
+    action = np.clip(controller.raw_action(obs) + noise, -1.0, 1.0).astype(np.float32)
+    obs, reward, term, trunc, info = env.step(action)
+    done += 1
+    cut = bool(info['success'] or trunc or done == num_steps)
+    rec.add(action, float(reward), bool(term), cut and not term, obs)
+    if not (cut or term):
+      continue
+    episode = rec.episode()
+    if progress is not None:
+      progress(len(episode))  # steps added, as every generator reports them
+    yield episode
+    if trunc or term:
+      resets += 1
+      obs, _ = env.reset(seed=seed + resets)
+      controller.reset()
+    rec = _Recorder(obs, seed + resets if (trunc or term) else None)
+  env.close()
+
+
+def rollout(env, policy, episodes: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+  """Returns and reached-goal flags of `episodes` full episodes; one seeded reset, then unseeded."""
+  returns, reached = np.zeros(episodes), np.zeros(episodes, bool)
+  for ep in range(episodes):
+    obs, _ = env.reset(seed=seed if ep == 0 else None)
+    if hasattr(policy, 'reset'):
+      policy.reset()
+    end = False
+    while not end:
+      obs, reward, term, trunc, info = env.step(policy(obs))
+      returns[ep] += reward
+      reached[ep] |= bool(info['success'])
+      end = term or trunc
+  return returns, reached
+
+
+def reference_scores(maze: str, dense: bool, episodes: int = 100, seed: int = 0) -> dict:
+  """Mean returns of a uniform-random policy (ref min) and the noise-free controller (ref max)."""
+  env = make_eval_env(maze, dense)
+  rng = np.random.default_rng(seed)
+  random_policy = lambda obs: rng.uniform(-1.0, 1.0, size=2).astype(np.float32)
+  random_returns, _ = rollout(env, random_policy, episodes, seed)
+  controller = WaypointController(env.unwrapped.maze, rng)
+  ctrl_returns, reached = rollout(env, controller, episodes, seed)
+  env.close()
+  return {'ref_min_score': float(random_returns.mean()),
+          'ref_max_score': float(ctrl_returns.mean()),
+          'random_return': float(random_returns.mean()),
+          'controller_return': float(ctrl_returns.mean()),
+          'controller_success_rate': float(reached.mean())}

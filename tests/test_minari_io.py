@@ -1,0 +1,114 @@
+"""The Minari path: a dataset we write is read back as transitions by the same loader."""
+import subprocess
+import sys
+import time
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+from dflow_jax import data
+from dflow_jax.data import minari_io
+from dflow_jax.data.episodes import Episode
+from dflow_jax.data.rewards import apply_convention
+
+LENGTHS = (5, 7, 4)
+
+
+def pendulum_episodes():
+  """Three short random episodes; the second ends in a true termination, the others time out."""
+  env = gym.make('Pendulum-v1')
+  rng = np.random.default_rng(0)
+  episodes = []
+  for k, length in enumerate(LENGTHS):
+    obs, _ = env.reset(seed=k)
+    observations, actions, rewards = [obs], [], []
+    for _ in range(length):
+      action = rng.uniform(-2, 2, size=1).astype(np.float32)
+      obs, reward, *_ = env.step(action)
+      observations.append(obs), actions.append(action), rewards.append(reward)
+    ends = np.zeros(length, bool)
+    ends[-1] = True
+    terminal = k == 1
+    episodes.append(Episode(np.stack(observations), np.stack(actions), np.array(rewards),
+                            ends & terminal, ends & (not terminal), seed=k))
+  return env, episodes
+
+
+@pytest.fixture()
+def written(tmp_path, monkeypatch):
+  monkeypatch.setenv('MINARI_DATASETS_PATH', str(tmp_path))
+  env, episodes = pendulum_episodes()
+  minari_io.write_dataset('dflow/test/pendulum-v0', episodes, env=env,
+                          dflow={'generator': 'test', 'seed': 0}, ref_min_score=-10.0,
+                          ref_max_score=0.0)
+  return episodes
+
+
+def test_round_trip_keeps_every_step_and_the_episode_structure(written):
+  t = data.load('dflow/test/pendulum-v0')
+  n = sum(LENGTHS)
+  assert t.observations.shape == (n, 3) and t.actions.shape == (n, 1)
+  starts = np.cumsum((0,) + LENGTHS[:-1])
+  obs = np.concatenate([e.observations[:-1] for e in written])
+  next_obs = np.concatenate([e.observations[1:] for e in written])
+  np.testing.assert_allclose(t.observations, obs, rtol=1e-6)
+  np.testing.assert_allclose(t.next_observations, next_obs, rtol=1e-6)
+  np.testing.assert_allclose(t.rewards, np.concatenate([e.rewards for e in written]), rtol=1e-6)
+  # terminal = no bootstrap only at the true end; timeouts at the other two ends
+  assert np.flatnonzero(t.terminals).tolist() == [starts[1] + LENGTHS[1] - 1]
+  assert np.flatnonzero(t.timeouts).tolist() == [LENGTHS[0] - 1, n - 1]
+  # previous action: zeros at each episode's start, the action before otherwise
+  actions = np.asarray(t.actions)
+  np.testing.assert_array_equal(np.asarray(t.prev_actions)[starts], 0.0)
+  for s, length in zip(starts, LENGTHS, strict=True):
+    np.testing.assert_array_equal(t.prev_actions[s + 1:s + length], actions[s:s + length - 1])
+
+
+def test_metadata_carries_provenance_and_reference_scores(written):
+  meta = data.metadata('dflow/test/pendulum-v0')
+  assert meta['generator'] == 'test' and meta['package_versions']['minari']
+  raw = minari_io.read_metadata('dflow/test/pendulum-v0')
+  assert (raw['ref_min_score'], raw['ref_max_score']) == (-10.0, 0.0)
+
+
+def test_reward_conventions():
+  rewards, returns = np.array([1.0, 2.0, 0.0]), [10.0, 60.0]
+  np.testing.assert_allclose(apply_convention(rewards, returns, 'locomotion'), rewards * 20.0)
+  np.testing.assert_allclose(apply_convention(rewards, returns, 'sparse_shift'), rewards - 1.0)
+  np.testing.assert_allclose(apply_convention(rewards, returns, 'none'), rewards)
+
+
+def test_dict_observations_flatten_in_sorted_key_order():
+  obs = {'observation': np.ones((3, 4)), 'desired_goal': np.full((3, 2), 2.0),
+         'achieved_goal': np.full((3, 2), 3.0)}
+  flat = minari_io.flatten_observation(obs)
+  np.testing.assert_array_equal(flat[0], [3, 3, 2, 2, 1, 1, 1, 1])
+
+
+def test_a_missing_dataset_fails_fast_with_one_line_and_the_command(tmp_path):
+  started = time.perf_counter()
+  out = subprocess.run(
+      [sys.executable, '-m', 'dflow_jax.main', '--config=experiments/toy.py',
+       '--config.dataset=D4RL/door/human-v2', f'--workdir={tmp_path / "run"}'],
+      capture_output=True, text=True, timeout=60,
+      env={**__import__('os').environ, 'MINARI_DATASETS_PATH': str(tmp_path)})
+  elapsed = time.perf_counter() - started
+  assert out.returncode == 2, out.stderr
+  lines = [line for line in out.stderr.splitlines() if line.startswith('error')]
+  assert len(lines) == 1 and 'python -m dflow_jax.data generate dflow/door/human-v2' in lines[0]
+  assert elapsed < 30.0
+
+
+def test_observation_statistics_come_from_the_data_and_travel_in_the_state(written):
+  from dflow_jax import run, train
+  from experiments.toy import get_config
+  config = get_config()
+  config.dataset, config.num_seeds, config.batch_size = 'dflow/test/pendulum-v0', 2, 8
+  dataset, agent = run.prepare(config)
+  states = train.init_states(agent, 0, 2)
+  obs = np.asarray(dataset.observations)
+  np.testing.assert_allclose(states.observation_stats.mean[1], obs.mean(0), rtol=1e-5, atol=1e-6)
+  np.testing.assert_allclose(states.observation_stats.std[0], obs.std(0) + 1e-3, rtol=1e-5)
+  actions = train.sample_actions(agent, states, dataset.observations[0], 4)
+  assert actions.shape == (2, 4, 1)
