@@ -6,7 +6,7 @@ absorb the difference between a few episodes and the README's 100-episode means.
 import numpy as np
 import pytest
 
-from dflow_jax.data import adroit, gym_mujoco
+from dflow_jax.data import adroit, door_cloned, gym_mujoco, rollouts
 from dflow_jax.data.episodes import Episode
 from dflow_jax.envs.adroit_fixes import make_adroit_env
 
@@ -72,7 +72,7 @@ def test_pen_drop_termination():
   env = make_adroit_env('pen')
   rng = np.random.default_rng(0)
   actor = lambda obs, t: rng.uniform(-1.0, 1.0, 24)
-  episodes = [adroit.rollout(env, actor, reset_seed=k) for k in range(10)]
+  episodes = [rollouts.rollout(env, actor, reset_seed=k) for k in range(10)]
   dropped = [e for e in episodes if e.terminations[-1]]
   assert dropped, 'a random policy should drop the pen at least once in 10 episodes'
   for episode in episodes:
@@ -101,7 +101,7 @@ def test_hopper_fall_is_a_termination():
 
 def test_door_cloned_budget_and_layout():
   steps = 1001
-  episodes = list(adroit.generate_door_cloned(steps, seed=0, bc_steps=50))
+  episodes = list(door_cloned.generate_door_cloned(steps, seed=0, bc_steps=50))
   demos = [e for e in episodes if e.seed is None]
   rollouts = [e for e in episodes if e.seed is not None]
   assert sum(len(e) for e in demos) == 501 and sum(len(e) for e in rollouts) == 500

@@ -10,8 +10,9 @@ from collections.abc import Iterator
 import gymnasium as gym
 import numpy as np
 
-from dflow_jax.data.adroit import Progress, load_npz, report_progress, rollout
 from dflow_jax.data.episodes import Episode
+from dflow_jax.data.rollouts import Progress, report_progress, rollout
+from dflow_jax.data.shared_files import load_npz
 
 ENV_IDS = {'halfcheetah': 'HalfCheetah-v5', 'hopper': 'Hopper-v5', 'walker2d': 'Walker2d-v5'}
 HORIZON = 1000

@@ -56,8 +56,8 @@ def _pointmaze(size: str, dense: bool) -> Recipe:
 
 def _published_refs(key: str) -> dict:
   """D4RL's REF_MIN / REF_MAX for `key` (e.g. 'hopper-expert-v2'), from shared/data."""
-  from dflow_jax.data import adroit
-  published = adroit.reference_table()[key]
+  from dflow_jax.data import shared_files
+  published = shared_files.reference_table()[key]
   return {'ref_min_score': published['min'], 'ref_max_score': published['max'],
           'source': f'D4RL published REF_MIN/REF_MAX of {key}'}
 
@@ -99,10 +99,10 @@ def _door_human() -> Recipe:
 
 
 def _door_cloned() -> Recipe:
-  from dflow_jax.data import adroit
+  from dflow_jax.data import door_cloned
   from dflow_jax.envs import adroit_fixes
   return Recipe(
-      episodes=lambda n, seed, progress: adroit.generate_door_cloned(n, seed, progress),
+      episodes=lambda n, seed, progress: door_cloned.generate_door_cloned(n, seed, progress),
       make_env=lambda: adroit_fixes.make_adroit_env('door', max_episode_steps=300),
       default_steps=1_000_000,
       eval_env={'family': 'adroit', 'task': 'door'},

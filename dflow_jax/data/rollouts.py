@@ -1,0 +1,68 @@
+"""Recording episodes of an actor in a gymnasium env (Minari layout), and fitting step budgets."""
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+from dflow_jax.data.episodes import Episode
+
+Progress = Callable[[int], Any] | None  # called with each finished episode's length (tqdm.update)
+Actor = Callable[[np.ndarray, int], np.ndarray]  # (observation, step index) -> action
+
+
+def rollout(env: gym.Env, actor: Actor, reset_seed: int | None = None,
+            options: dict | None = None, max_steps: int | None = None,
+            episode_seed: int | None = None) -> Episode:
+  """One episode of `actor` in `env`, in the Minari layout.
+
+  Stops at the env's termination or truncation, or after `max_steps`; a stop without termination
+  is recorded as a truncation on the last step.
+  """
+  obs, _ = env.reset(seed=reset_seed, options=options)
+  observations, actions, rewards, terminations, truncations = [obs], [], [], [], []
+  t = 0
+  while True:
+    action = np.asarray(actor(obs, t), np.float32)
+    obs, reward, terminated, truncated, _ = env.step(action)
+    t += 1
+    truncated = truncated or (not terminated and max_steps is not None and t >= max_steps)
+    observations.append(obs)
+    actions.append(action)
+    rewards.append(reward)
+    terminations.append(terminated)
+    truncations.append(truncated)
+    if terminated or truncated:
+      break
+  return Episode(
+      observations=np.asarray(observations, np.float32), actions=np.stack(actions),
+      rewards=np.asarray(rewards, np.float32), terminations=np.asarray(terminations, bool),
+      truncations=np.asarray(truncations, bool), seed=episode_seed)
+
+
+def report_progress(progress: Progress, episode: Episode) -> Episode:
+  """Tells `progress` (if any) how many steps `episode` added, and passes the episode on."""
+  if progress is not None:
+    progress(len(episode))
+  return episode
+
+
+def cut(episode: Episode, length: int) -> Episode:
+  """The first `length` steps of an episode, truncated there (to fit a step budget)."""
+  if length >= len(episode):
+    return episode
+  truncations = episode.truncations[:length].copy()
+  truncations[-1] = True
+  return Episode(
+      observations=episode.observations[:length + 1], actions=episode.actions[:length],
+      rewards=episode.rewards[:length], terminations=episode.terminations[:length],
+      truncations=truncations, seed=episode.seed)
+
+
+def tile(episodes: list[Episode], budget: int, progress: Progress) -> Iterator[Episode]:
+  """The episodes repeated in order until `budget` steps, the last one cut to fit."""
+  remaining, i = budget, 0
+  while remaining > 0:
+    episode = cut(episodes[i % len(episodes)], remaining)
+    remaining, i = remaining - len(episode), i + 1
+    yield report_progress(progress, episode)
