@@ -78,3 +78,18 @@ def test_training_runs_on_a_generated_dataset(umaze, tmp_path, monkeypatch):
   assert out['step'] == 40
   stats = out['states'].observation_stats
   np.testing.assert_allclose(stats.mean[0], np.asarray(umaze[2].observations).mean(0), atol=1e-4)
+
+
+def test_door_human_regenerates_and_reads_back(tmp_path, monkeypatch):
+  from dflow_jax.data import minari_io
+  monkeypatch.setenv('MINARI_DATASETS_PATH', str(tmp_path))
+  summary = generate('dflow/door/human-v2', steps=None, seed=0, quiet=True)
+  arrays, raw_meta, returns = minari_io.read_transitions('dflow/door/human-v2')
+  assert arrays['observations'].shape == (6729, 39) and arrays['actions'].shape == (6729, 28)
+  assert arrays['timeouts'].sum() == 25 and arrays['terminals'].sum() == 0
+  assert np.mean(returns) == pytest.approx(795.9, rel=0.02)  # D4RL-corrected replay
+  assert summary['reference_scores']['measured_random_return'] == pytest.approx(-56.5, rel=0.1)
+  assert raw_meta['ref_min_score'] == pytest.approx(-56.512833)
+  env = make_eval_env(data.metadata('dflow/door/human-v2')['eval_env'])
+  assert env.spec.max_episode_steps == 200 and env.observation_space.shape == (39,)
+  env.close()

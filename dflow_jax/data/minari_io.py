@@ -4,9 +4,11 @@ Downloaded (`D4RL/...`, `mujoco/...`) and regenerated (`dflow/...`) datasets liv
 under `MINARI_DATASETS_PATH` (Minari's default: `~/.minari/datasets`) and are read by the same
 code. Nothing here touches the network.
 """
+import dataclasses
 import importlib.metadata
 import os
 import platform
+import shutil
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -64,16 +66,19 @@ def write_dataset(dataset_id: str, episodes: Iterable[Episode], *, env, dflow: d
     are added here so that every regenerated dataset says what produced it.
   """
   import minari
-  if is_local(dataset_id):
-    minari.delete_dataset(dataset_id)
+  if dataset_path(dataset_id).exists():  # an older copy, or the remains of a failed write
+    shutil.rmtree(dataset_path(dataset_id))
   buffers = [_buffer(i, episode) for i, episode in enumerate(episodes)]
   if not buffers:
     raise ValueError(f'no episodes to write for {dataset_id}')
   refs = {}
   if ref_max_score is not None:  # Minari stores the refs only when both are given
     refs = {'ref_min_score': ref_min_score, 'ref_max_score': ref_max_score}
+  # Minari recreates the env from its spec; our wrappers (the D4RL fixes) are described by the
+  # eval-env recipe in `dflow` instead, so the recorded spec is the bare registered env.
+  spec = dataclasses.replace(env.spec, additional_wrappers=())
   dataset = minari.create_dataset_from_buffers(
-      dataset_id, buffers, env=env.spec, action_space=env.action_space,
+      dataset_id, buffers, env=spec, action_space=env.action_space,
       observation_space=env.observation_space, algorithm_name=algorithm_name or 'dflow_jax',
       author={'dflow_jax'}, description=description or dataset_id, **refs)
   dataset.storage.update_metadata({DFLOW_KEY: {**dflow, 'package_versions': package_versions()}})
