@@ -71,7 +71,11 @@ def base_config() -> ml_collections.ConfigDict:
   c.chunk_size = 1000  # updates per compiled chunk (one host round trip each)
   c.save_interval = 10_000  # updates between checkpoints
   c.max_to_keep = 2
-  c.eval_samples = 1000  # actions per seed in the end-of-run evaluation
+  c.eval_samples = 1000  # actions per seed in the end-of-run evaluation (toy tasks)
+  # Env evaluation (datasets with an eval env): episodes per seed during training and at the end
+  c.eval_episodes = 10
+  c.final_eval_episodes = 100
+  c.eval_interval = 10_000  # updates between evaluations during training; 0: only at the end
   c.progress_bar = True
   c.agent = ml_collections.ConfigDict(dataclasses.asdict(AgentConfig()))
   return c
@@ -132,7 +136,8 @@ def validate(config: ml_collections.ConfigDict, dataset_size: int | None = None)
   inf = float('inf')
   for key, low in [('num_seeds', 1), ('batch_size', 1), ('bc_steps', 0), ('df_steps', 0),
                    ('chunk_size', 1), ('save_interval', 1), ('max_to_keep', 1),
-                   ('eval_samples', 1), ('seed', 0), ('agent.flow_steps', 1),
+                   ('eval_samples', 1), ('eval_episodes', 1), ('final_eval_episodes', 1),
+                   ('eval_interval', 0), ('seed', 0), ('agent.flow_steps', 1),
                    ('agent.time_dim', 2), ('agent.steps_per_state', 0),
                    ('agent.num_samples', 1), ('agent.scan_unroll', 1)]:
     _int_at_least(config, key, low)

@@ -12,29 +12,15 @@ import sys
 from absl import app, flags, logging
 from ml_collections import config_flags
 
+from dflow_jax.cli import parse_flags, refuse
+
 FLAGS = flags.FLAGS
 config_flags.DEFINE_config_file('config', 'experiments/toy.py', 'Experiment config file.',
                                 lock_config=True)
 flags.DEFINE_string('workdir', None, 'Where config, metrics and checkpoints go '
                     '(default: runs/<dataset>-<variant>).')
 
-EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130
-
-
-def refuse(message: str):
-  print(f'error: {message}', file=sys.stderr)
-  sys.exit(EXIT_BAD_INPUT)
-
-
-def parse_flags(argv):
-  """absl parsing, with a one-line message and status 2 for an unknown or malformed flag."""
-  try:
-    return FLAGS(argv)
-  except (flags.Error, KeyError, ValueError, AttributeError, TypeError) as e:
-    refuse(str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__)
-  except FileNotFoundError as e:
-    refuse(f'config file not found: {e.filename}')
 
 
 def default_workdir(config) -> str:

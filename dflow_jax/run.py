@@ -9,7 +9,7 @@ import ml_collections
 import numpy as np
 from tqdm import tqdm
 
-from dflow_jax import data, train
+from dflow_jax import data, evaluator, train
 from dflow_jax.agents import Agent
 from dflow_jax.checkpoint import Checkpointer
 from dflow_jax.config import ConfigError, agent_config, validate
@@ -18,7 +18,8 @@ from dflow_jax.report import MetricsLog, per_seed_table
 
 # Keys that may change when a run is resumed; any other difference means a different run.
 RESUMABLE_CHANGES = {'progress_bar', 'save_interval', 'max_to_keep', 'eval_samples',
-                     'chunk_size', 'df_steps'}
+                     'chunk_size', 'df_steps', 'eval_episodes', 'final_eval_episodes',
+                     'eval_interval'}
 PROGRESS_METRICS = {
     train.BEHAVIOR: ('behavior/fm_loss', 'critic/q_loss'),
     train.DECISION_FLOW: ('policy/fm_loss', 'policy/value_term', 'df/flow_value_loss'),
@@ -101,6 +102,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   metrics_log = MetricsLog(os.path.join(workdir, 'metrics.csv'),
                            set(names[train.BEHAVIOR]) | set(names[train.DECISION_FLOW]), step)
   chunks = train.ChunkCache(agent, config.batch_size)
+  env_eval = evaluator.Evaluator.for_run(config, agent)
+  latest_score = ''
   bar = tqdm(total=total, initial=step, unit='step', dynamic_ncols=True,
              disable=not config.progress_bar)
   last_saved, start_time, start_step = step, time.time(), step
@@ -113,10 +116,15 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
       step += length
       metrics_log.write(step, phase, metrics)
       bar.update(length)
-      bar.set_postfix_str(_progress_text(phase, metrics, step - start_step,
-                                         time.time() - start_time, config.num_seeds))
       if phase == train.BEHAVIOR and step == bc_steps:
         states = train.start_decision_flow(agent, states)
+      if env_eval is not None and step < total and _crossed(step, length, config.eval_interval):
+        result = env_eval(states, step, config.eval_episodes)
+        evaluator.save_record(workdir, result)
+        latest_score = f' | eval {evaluator.headline(result)}'
+      bar.set_postfix_str(_progress_text(phase, metrics, step - start_step,
+                                         time.time() - start_time, config.num_seeds)
+                          + latest_score)
       stopping = stop is not None and stop.requested
       if (step - last_saved >= config.save_interval or step == total or step == bc_steps
           or stopping):
@@ -128,11 +136,25 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
     bar.close()
     checkpointer.close()
 
-  result = evaluate_toy(config, agent, states, dataset)
+  if env_eval is None:
+    result = evaluate_toy(config, agent, states, dataset)
+    saved = {k: np.asarray(v).tolist() for k, v in result.items()}
+    text = _summary(config, result, workdir)
+  else:
+    result = env_eval(states, step, config.final_eval_episodes)
+    evaluator.save_record(workdir, result)
+    evaluator.write_markdown(os.path.join(workdir, 'eval_summary.md'), config.dataset, result)
+    saved = evaluator.summary(result)
+    text = f'{evaluator.summary_text(result)}\nworkdir: {os.path.abspath(workdir)}'
   with open(os.path.join(workdir, 'final_eval.json'), 'w') as f:
-    json.dump({k: np.asarray(v).tolist() for k, v in result.items()}, f, indent=2)
-  log(_summary(config, result, workdir))
+    json.dump(saved, f, indent=2)
+  log(text)
   return {'states': states, 'agent': agent, 'eval': result, 'step': step}
+
+
+def _crossed(step: int, length: int, interval: int) -> bool:
+  """Whether the chunk that ended at `step` crossed a multiple of `interval` (0: never)."""
+  return interval > 0 and step // interval > (step - length) // interval
 
 
 def _progress_text(phase, metrics, steps_done, seconds, num_seeds):

@@ -61,18 +61,22 @@ def make_chunk(agent: Agent, phase: str, batch_size: int, length: int):
   return jax.jit(chunk, donate_argnums=0)
 
 
+# Compiled chunks of this process. Agents compare by (config, dims), so a resumed or repeated
+# run in the same process reuses the compiled chunk instead of compiling it again.
+_COMPILED_CHUNKS = {}
+
+
 class ChunkCache:
   """Compiled chunks by (phase, length): each shape compiles once per process."""
 
   def __init__(self, agent: Agent, batch_size: int):
     self.agent, self.batch_size = agent, batch_size
-    self._chunks = {}
 
   def __call__(self, phase: str, length: int):
-    key = (phase, length)
-    if key not in self._chunks:
-      self._chunks[key] = make_chunk(self.agent, phase, self.batch_size, length)
-    return self._chunks[key]
+    key = (self.agent, phase, self.batch_size, length)
+    if key not in _COMPILED_CHUNKS:
+      _COMPILED_CHUNKS[key] = make_chunk(self.agent, phase, self.batch_size, length)
+    return _COMPILED_CHUNKS[key]
 
 
 def start_decision_flow(agent: Agent, states: AgentState) -> AgentState:
@@ -108,3 +112,14 @@ def divergence_from_behavior(agent: Agent, states: AgentState, observations, num
     obs = jnp.broadcast_to(observations, (num,) + observations.shape)
     return agent.divergence_from_behavior(state, obs, jax.random.fold_in(state.rng, 11))
   return over_seeds(per_seed)(states)
+
+
+@functools.partial(jax.jit, static_argnums=(0, 4))
+def act(agent: Agent, states: AgentState, observations, key, behavior: bool = False):
+  """One action per raw observation of each seed: [S, E, obs_dim] -> [S, E, action_dim].
+
+  Each seed gets its own key split from `key`; the agent normalises the observations itself.
+  """
+  keys = jax.random.split(key, observations.shape[0])
+  return over_seeds(lambda state, obs, k: agent.sample_actions(state, obs, k, behavior))(
+      states, observations, keys)

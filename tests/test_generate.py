@@ -64,22 +64,6 @@ def test_every_listed_dataset_has_a_recipe_and_the_rest_a_clear_refusal():
   assert out.stderr.count('\n') == 1 and 'not reproducible offline' in out.stderr
 
 
-def test_training_runs_on_a_generated_dataset(umaze, tmp_path, monkeypatch):
-  from dflow_jax import run
-  from experiments.toy import get_config
-  monkeypatch.setenv('MINARI_DATASETS_PATH', str(tmp_path.parent))  # unused: already loaded
-  config = get_config()
-  config.dataset, config.num_seeds, config.progress_bar = NAME, 2, False
-  config.bc_steps, config.df_steps, config.chunk_size = 20, 20, 20
-  config.agent.velocity_hidden = config.agent.critic_hidden = (32, 32)
-  config.reward_convention = 'sparse_shift'
-  monkeypatch.setattr(run.data, 'load', lambda *a, **k: umaze[2])
-  out = run.train_and_evaluate(config, str(tmp_path / 'run'), log=lambda *_: None)
-  assert out['step'] == 40
-  stats = out['states'].observation_stats
-  np.testing.assert_allclose(stats.mean[0], np.asarray(umaze[2].observations).mean(0), atol=1e-4)
-
-
 def test_door_human_regenerates_and_reads_back(tmp_path, monkeypatch):
   from dflow_jax.data import minari_io
   monkeypatch.setenv('MINARI_DATASETS_PATH', str(tmp_path))

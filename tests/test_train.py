@@ -16,7 +16,8 @@ def take_seeds(states, sl):
   return jax.tree.map(lambda x: x[sl], states)
 
 
-@pytest.mark.parametrize('variant', ['dir', 'div'])
+# One variant in the default run keeps `make test` short; both run under `make test-slow`.
+@pytest.mark.parametrize('variant', [pytest.param('dir', marks=pytest.mark.slow), 'div'])
 def test_vmapped_seeds_equal_single_seed_runs(variant):
   config = tiny_config(variant, num_seeds=4)
   dataset, agent = run.prepare(config)

@@ -50,6 +50,17 @@ class Agent:
         action_dim=action_dim, velocity=self.velocity_net.apply, critic=self.critic_net.apply,
         flow_value=self._flow_value_apply)
 
+  # Equal configs and dims give identical pure functions (the observation statistics are read
+  # from the state, not from here), so jit caches keyed on the agent are shared between them.
+  def _identity(self):
+    return (self.cfg, self.observation_dim, self.action_dim)
+
+  def __eq__(self, other):
+    return isinstance(other, Agent) and self._identity() == other._identity()
+
+  def __hash__(self):
+    return hash(self._identity())
+
   def _flow_value_apply(self, params, s, x, t, prev_action):
     return self.flow_value_net.apply(params, s, x, t, prev_action)
 

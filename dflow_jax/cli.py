@@ -1,0 +1,26 @@
+"""What the command-line entry points share: one-line refusals of bad input, with status 2."""
+import os
+import sys
+
+from absl import flags
+
+EXIT_BAD_INPUT = 2
+
+
+def refuse(message: str):
+  """Prints the one line and exits at once. os._exit skips interpreter shutdown, where Orbax's
+  background event loop can print tracebacks after a failed restore; nothing needs saving here."""
+  print(f'error: {message}', file=sys.stderr)
+  sys.stdout.flush()
+  sys.stderr.flush()
+  os._exit(EXIT_BAD_INPUT)
+
+
+def parse_flags(argv):
+  """absl parsing, with a one-line message and status 2 for an unknown or malformed flag."""
+  try:
+    return flags.FLAGS(argv)
+  except (flags.Error, KeyError, ValueError, AttributeError, TypeError) as e:
+    refuse(str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__)
+  except FileNotFoundError as e:
+    refuse(f'config file not found: {e.filename}')

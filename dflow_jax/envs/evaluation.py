@@ -1,0 +1,118 @@
+"""Policy evaluation in a dataset's env: S seeds x E episodes stepped together.
+
+One `SyncVectorEnv` holds S*E copies of the eval env (env i = seed i // E, episode i % E, reset
+with seed `env_seed + i`), and one jitted call per env step acts for all of them. The vector env
+autoresets, so each env's return counts its first episode only; stepping stops once every env
+has finished one.
+"""
+import dataclasses
+import functools
+import time
+
+import gymnasium as gym
+import jax
+import numpy as np
+
+from dflow_jax import scores, train
+from dflow_jax.envs.make import make_eval_env
+
+
+class FirstEpisodes:
+  """Per env, the return and length of its first episode; what follows its first end (the
+  autoreset step and any later episode) is ignored."""
+
+  def __init__(self, num_envs: int):
+    self.returns = np.zeros(num_envs)
+    self.lengths = np.zeros(num_envs, np.int64)
+    self.done = np.zeros(num_envs, bool)
+
+  def record(self, rewards, terminated, truncated) -> None:
+    running = ~self.done
+    self.returns += np.where(running, rewards, 0.0)
+    self.lengths += running
+    self.done |= running & (np.asarray(terminated) | np.asarray(truncated))
+
+  @property
+  def all_done(self) -> bool:
+    return bool(self.done.all())
+
+
+@dataclasses.dataclass
+class Rollouts:
+  returns: np.ndarray  # [N] first-episode returns
+  lengths: np.ndarray  # [N]
+  inference_s: float  # seconds in the policy after its first call (with the device round trip)
+  first_call_s: float  # the policy's first call, which compiles it when it is new
+  simulation_s: float  # seconds in env.step
+  vector_steps: int  # lock-step steps of the vector env
+
+
+def run_first_episodes(envs: gym.vector.VectorEnv, policy, env_seed: int) -> Rollouts:
+  """Steps `envs` until each has finished an episode; env i is reset with `env_seed + i`.
+
+  policy(observations [N, obs_dim], step) -> actions [N, action_dim], once per vector step.
+  """
+  observations, _ = envs.reset(seed=[env_seed + i for i in range(envs.num_envs)])
+  episodes = FirstEpisodes(envs.num_envs)
+  inference_s = first_call_s = simulation_s = 0.0
+  step = 0
+  while not episodes.all_done:
+    start = time.perf_counter()
+    actions = policy(observations, step)
+    acted = time.perf_counter()
+    observations, rewards, terminated, truncated, _ = envs.step(actions)
+    if step == 0:
+      first_call_s = acted - start
+    else:
+      inference_s += acted - start
+    simulation_s += time.perf_counter() - acted
+    episodes.record(rewards, terminated, truncated)
+    step += 1
+  return Rollouts(episodes.returns, episodes.lengths, inference_s, first_call_s, simulation_s,
+                  step)
+
+
+def agent_policy(agent, states, num_seeds: int, action_space: gym.spaces.Box, action_seed: int,
+                 behavior: bool = False):
+  """The seeds' policies (or behaviour flows) over a flat batch of S*E observations, seed-major;
+  actions clipped to the env's bounds (a flow is unbounded; the data's actions lie within)."""
+  base_key = jax.random.PRNGKey(action_seed)
+
+  def policy(observations, step):
+    observations = np.asarray(observations, np.float32)
+    per_seed = observations.reshape(num_seeds, -1, observations.shape[-1])
+    actions = train.act(agent, states, per_seed, jax.random.fold_in(base_key, step),
+                        behavior)
+    actions = np.asarray(actions).reshape(observations.shape[0], -1)
+    return np.clip(actions, action_space.low, action_space.high)
+
+  return policy
+
+
+def reference_range(metadata: dict) -> tuple[float, float] | None:
+  refs = metadata.get('reference_scores') or {}
+  if 'ref_min_score' not in refs or 'ref_max_score' not in refs:
+    return None
+  return float(refs['ref_min_score']), float(refs['ref_max_score'])
+
+
+def evaluate(agent, states, recipe: dict, episodes: int, env_seed: int, action_seed: int,
+             refs: tuple[float, float] | None = None, behavior: bool = False) -> dict:
+  """`episodes` episodes of each seed's policy: returns, lengths (and normalized) [S, E]."""
+  num_seeds = int(np.shape(states.step)[0])
+  envs = gym.vector.SyncVectorEnv(
+      [functools.partial(make_eval_env, recipe)] * (num_seeds * episodes))
+  try:
+    policy = agent_policy(agent, states, num_seeds, envs.single_action_space, action_seed,
+                          behavior)
+    rollouts = run_first_episodes(envs, policy, env_seed)
+  finally:
+    envs.close()
+  result = {'returns': rollouts.returns.reshape(num_seeds, episodes),
+            'lengths': rollouts.lengths.reshape(num_seeds, episodes),
+            'inference_s': rollouts.inference_s, 'first_call_s': rollouts.first_call_s,
+            'simulation_s': rollouts.simulation_s,
+            'vector_steps': rollouts.vector_steps}
+  if refs is not None:
+    result['normalized'] = scores.normalized(result['returns'], *refs)
+  return result

@@ -1,0 +1,149 @@
+"""Evaluate a trained run from its workdir alone, in its dataset's eval env.
+
+  python -m dflow_jax.evaluate --workdir=runs/umaze [--step=N] [--episodes=E] [--video]
+
+Restores config.json and the Orbax checkpoint (the latest, or --step), evaluates every seed with
+the same seeds training used at that step (so the scores training printed are reproduced), and
+prints the per-seed table and the aggregate over seeds. The raw per-episode numbers go to
+`eval/step_<N>_episodes_<E>.npz`; --video writes one MP4 per seed (its first episode) beside them.
+Bad input exits with status 2 and a one-line message.
+"""
+import contextlib
+import io
+import json
+import os
+
+from absl import app, flags, logging
+
+from dflow_jax.cli import parse_flags, refuse
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string('workdir', None, 'The run to evaluate (holds config.json and checkpoints/).')
+flags.DEFINE_integer('step', None, 'Checkpoint step (default: the latest).')
+flags.DEFINE_integer('episodes', None, 'Episodes per seed (default: config.final_eval_episodes).')
+flags.DEFINE_bool('video', False, 'Also write an MP4 of one episode per seed.')
+
+
+def load_config(workdir: str):
+  """The run's config: the defaults updated with config.json (older runs lack newer keys)."""
+  from dflow_jax.config import ConfigError, base_config, validate
+  path = os.path.join(workdir, 'config.json')
+  if not os.path.isfile(path):
+    raise ConfigError(f'{workdir} holds no config.json: not a training workdir')
+  config = base_config()
+  with open(path) as f:
+    config.update(json.load(f))
+  validate(config)
+  return config
+
+
+def restore_states(workdir: str, config, agent, step: int | None):
+  """(step, seed-stacked states) of the checkpoint; ConfigError when it cannot be had."""
+  from dflow_jax import train
+  from dflow_jax.checkpoint import Checkpointer
+  from dflow_jax.config import ConfigError
+  if not os.path.isdir(os.path.join(workdir, 'checkpoints')):
+    raise ConfigError(f'{workdir} holds no checkpoints/ directory: nothing to evaluate')
+  checkpointer = Checkpointer(workdir, config.max_to_keep)
+  try:
+    steps = sorted(checkpointer.all_steps())
+    if not steps:
+      raise ConfigError(f'{checkpointer.directory} holds no checkpoint')
+    step = steps[-1] if step is None else step
+    if step not in steps:
+      raise ConfigError(f'no checkpoint at step {step}; available steps: '
+                        f'{", ".join(map(str, steps))}')
+    abstract = train.abstract_states(agent, config.num_seeds)
+    try:
+      return step, checkpointer.restore(abstract, step)
+    except Exception as e:  # Orbax raises several types for a tree or shape mismatch
+      reason = ' '.join(str(e).split()).split('. ')[0][:200]
+      raise ConfigError(f'the checkpoint at step {step} does not match config.json '
+                        f'(num_seeds, network sizes or dataset changed?): {reason}') from e
+  finally:
+    checkpointer.close()
+
+
+def build_agent(config, recipe: dict):
+  """The Agent of the config, its dims read from the eval env (which is flattened like the
+  dataset); the observation statistics come from the checkpointed state."""
+  from dflow_jax.agents import Agent
+  from dflow_jax.config import agent_config
+  from dflow_jax.envs.make import make_eval_env
+  env = make_eval_env(recipe)
+  observation_dim, action_dim = env.observation_space.shape[0], env.action_space.shape[0]
+  env.close()
+  return Agent(agent_config(config.agent), observation_dim, action_dim)
+
+
+def evaluate_workdir(workdir: str, step: int | None = None, episodes: int | None = None,
+                     video: bool = False, log=print) -> dict:
+  """Restores the run in `workdir` and evaluates it; raises ConfigError/DatasetError."""
+  from dflow_jax import data, evaluator
+  from dflow_jax.config import ConfigError
+  from dflow_jax.data import minari_io, registry
+  from dflow_jax.envs.evaluation import reference_range
+  config = load_config(workdir)
+  if config.dataset in data.IN_MEMORY:
+    raise ConfigError(f'{config.dataset} has no eval env; its evaluation is printed by training')
+  if not minari_io.is_local(config.dataset):
+    raise data.DatasetError(registry.missing_message(config.dataset, minari_io.datasets_root()))
+  meta = data.metadata(config.dataset)
+  recipe = meta.get('eval_env')
+  if not recipe:
+    raise ConfigError(f'{config.dataset} has no eval_env recipe in its metadata')
+  agent = build_agent(config, recipe)
+  step, states = restore_states(workdir, config, agent, step)
+  env_eval = evaluator.Evaluator(agent, recipe, reference_range(meta), config.seed,
+                                 config.bc_steps)
+  result = env_eval(states, step, episodes or config.final_eval_episodes)
+  path = evaluator.save_record(workdir, result,
+                               f'step_{step}_episodes_{result["episodes"]}')
+  log(evaluator.summary_text(result))
+  log(f'per-episode returns: {path}')
+  if video:
+    from dflow_jax.envs.video import record_first_episodes
+    env_seed, action_seed = evaluator.eval_seeds(config.seed, step)
+    directory = os.path.dirname(path)
+    for video_path in record_first_episodes(
+        agent, states, recipe, env_seed, action_seed, result['behavior'],
+        lambda seed: os.path.join(directory, f'step_{step}_seed_{seed}.mp4')):
+      log(f'video: {video_path}')
+  return result
+
+
+def _import_envs_quietly():
+  """Imports the MuJoCo envs, whose renderer follows MUJOCO_GL. gymnasium_robotics prints a
+  notice about the Adroit v1 rewards on import (envs/adroit_fixes applies the fix); it would
+  turn a one-line refusal into two lines."""
+  try:
+    with contextlib.redirect_stderr(io.StringIO()):
+      import gymnasium_robotics  # noqa: F401
+  except Exception as e:  # a GL backend that cannot load fails here, with many types
+    reason = ' '.join(str(e).split())[:200] or type(e).__name__
+    refuse(f'cannot load the MuJoCo envs with MUJOCO_GL={os.environ.get("MUJOCO_GL", "unset")}'
+           f' ({type(e).__name__}: {reason})')
+
+
+def main(argv):
+  if len(argv) > 1:
+    refuse(f'unexpected arguments: {" ".join(argv[1:])}')
+  if not FLAGS.workdir:
+    refuse('--workdir is required')
+  if FLAGS.episodes is not None and FLAGS.episodes < 1:
+    refuse(f'--episodes = {FLAGS.episodes} is invalid: must be an integer >= 1')
+  logging.set_verbosity(logging.WARNING)
+  if FLAGS.video:
+    os.environ.setdefault('MUJOCO_GL', 'egl')  # off-screen rendering, chosen before any import
+  _import_envs_quietly()
+  from dflow_jax.config import ConfigError
+  from dflow_jax.data import DatasetError
+  from dflow_jax.envs.video import VideoError
+  try:
+    evaluate_workdir(FLAGS.workdir, FLAGS.step, FLAGS.episodes, FLAGS.video)
+  except (ConfigError, DatasetError, VideoError) as e:
+    refuse(str(e))
+
+
+if __name__ == '__main__':
+  app.run(main, flags_parser=parse_flags)

@@ -1,0 +1,112 @@
+"""Evaluating a run in its dataset's env, the same way during training and from a workdir.
+
+Seeds: every evaluation of a run starts its envs from the same states (env seeds depend on the
+run's seed only), so scores at different steps differ by the policy and not by the start
+states; the action noise depends on the run's seed and the step. Neither touches the training
+rng, so evaluating never changes training.
+"""
+import os
+
+import numpy as np
+
+from dflow_jax import data, scores
+from dflow_jax.data import minari_io
+from dflow_jax.envs import evaluation
+from dflow_jax.report import format_table, per_seed_table
+
+EVAL_DIR = 'eval'
+_EVAL_STREAM = 0xE7A1  # keeps the evaluation seeds apart from any other use of the run's seed
+
+
+def eval_seeds(run_seed: int, step: int) -> tuple[int, int]:
+  """(env seed, action seed) of the evaluation of a run at `step`."""
+  env_seed = np.random.SeedSequence([run_seed, _EVAL_STREAM]).generate_state(1)[0]
+  action_seed = np.random.SeedSequence([run_seed, _EVAL_STREAM, step]).generate_state(1)[0]
+  return int(env_seed), int(action_seed)
+
+
+class Evaluator:
+  """Evaluates seed-stacked states of one run in the eval env of its Minari dataset."""
+
+  def __init__(self, agent, recipe: dict, refs, run_seed: int, bc_steps: int):
+    self.agent, self.recipe, self.refs = agent, recipe, refs
+    self.run_seed, self.bc_steps = run_seed, bc_steps
+
+  @classmethod
+  def for_run(cls, config, agent):
+    """None for datasets without an eval env (the toy tasks)."""
+    if config.dataset in data.IN_MEMORY or not minari_io.is_local(config.dataset):
+      return None
+    meta = data.metadata(config.dataset)
+    if not meta.get('eval_env'):
+      return None
+    return cls(agent, meta['eval_env'], evaluation.reference_range(meta), config.seed,
+               config.bc_steps)
+
+  def __call__(self, states, step: int, episodes: int) -> dict:
+    # Before Decision Flow starts, u_theta is untrained: the flow being learnt is u_nu.
+    behavior = step < self.bc_steps
+    env_seed, action_seed = eval_seeds(self.run_seed, step)
+    result = evaluation.evaluate(self.agent, states, self.recipe, episodes, env_seed,
+                                 action_seed, self.refs, behavior=behavior)
+    return {**result, 'step': step, 'episodes': episodes, 'behavior': behavior,
+            'env_seed': env_seed, 'action_seed': action_seed}
+
+
+def headline(result: dict) -> str:
+  """The number to watch: mean over seeds of the normalised score (or of the return)."""
+  key = 'normalized' if 'normalized' in result else 'returns'
+  return f'{key[:-1] if key == "returns" else "score"} {np.mean(result[key]):.1f}'
+
+
+def per_seed_means(result: dict) -> dict:
+  """Per seed, the mean over its episodes: {'return', ['normalized'], 'length'}: [S]."""
+  means = {'return': result['returns'].mean(axis=1)}
+  if 'normalized' in result:
+    means['normalized'] = result['normalized'].mean(axis=1)
+  means['length'] = result['lengths'].mean(axis=1)
+  return means
+
+
+def save_record(workdir: str, result: dict, name: str | None = None) -> str:
+  """Raw per-episode numbers in `workdir/eval/<name>.npz` (default `step_<N>`)."""
+  directory = os.path.join(workdir, EVAL_DIR)
+  os.makedirs(directory, exist_ok=True)
+  path = os.path.join(directory, f'{name or "step_" + str(result["step"])}.npz')
+  arrays = {k: result[k] for k in ('returns', 'lengths', 'normalized') if k in result}
+  np.savez(path, step=result['step'], behavior=result['behavior'], env_seed=result['env_seed'],
+           action_seed=result['action_seed'], **arrays)
+  return path
+
+
+def summary(result: dict) -> dict:
+  """Per-seed means and the aggregate over seeds of the headline score (JSON-able)."""
+  means = per_seed_means(result)
+  key = 'normalized' if 'normalized' in means else 'return'
+  return {'step': result['step'], 'episodes': result['episodes'], 'score': key,
+          'aggregate': scores.aggregate(means[key]),
+          **{k: v.tolist() for k, v in means.items()}}
+
+
+def summary_text(result: dict) -> str:
+  """The per-seed table, the aggregate over seeds, and where the time went."""
+  means, agg = per_seed_means(result), summary(result)
+  num_seeds = len(means['return'])
+  acting = 'behaviour flow' if result['behavior'] else 'policy'
+  a = agg['aggregate']
+  steps = result['vector_steps']
+  return '\n'.join([
+      f'{acting} at step {result["step"]}, {result["episodes"]} episodes per seed:',
+      per_seed_table(means, list(means)),
+      f'over the {num_seeds} per-seed means (IQM: interquartile mean; CI: 95% percentile '
+      f'bootstrap over seeds):',
+      format_table({agg['score']: a}, list(a), row_label='aggregate'),
+      f'time over {steps} steps of {result["returns"].size} envs: policy '
+      f'{1e3 * result["inference_s"] / max(steps - 1, 1):.2f} ms per step (first call '
+      f'{result["first_call_s"]:.1f} s), simulation '
+      f'{1e3 * result["simulation_s"] / max(steps, 1):.2f} ms per step'])
+
+
+def write_markdown(path: str, dataset: str, result: dict) -> None:
+  with open(path, 'w') as f:
+    f.write(f'# Evaluation of {dataset}\n\n```\n{summary_text(result)}\n```\n')
