@@ -9,6 +9,7 @@ import pytest
 from dflow_jax import data
 from dflow_jax.data import registry
 from dflow_jax.data.__main__ import generate
+from dflow_jax.data.shared_files import shared_data_dir
 from dflow_jax.envs.make import make_eval_env
 
 NAME = 'dflow/pointmaze/umaze-v2'
@@ -64,6 +65,8 @@ def test_every_listed_dataset_has_a_recipe_and_the_rest_a_clear_refusal():
   assert out.stderr.count('\n') == 1 and 'not reproducible offline' in out.stderr
 
 
+@pytest.mark.skipif(not (shared_data_dir() / 'adroit').is_dir(),
+                    reason='shared/data not found (set DFLOW_SHARED_DATA)')
 def test_door_human_regenerates_and_reads_back(tmp_path, monkeypatch):
   from dflow_jax.data import minari_io
   monkeypatch.setenv('MINARI_DATASETS_PATH', str(tmp_path))
