@@ -1,4 +1,5 @@
 """Orbax checkpoints of the seed-stacked agent state: save, resume the latest, restore exactly."""
+import json
 import os
 
 import jax
@@ -29,6 +30,10 @@ class Checkpointer:
     self.manager.save(int(step), args=ocp.args.StandardSave(state), force=True)
     self.manager.wait_until_finished()
 
+  @staticmethod
+  def shapes_of(abstract_state):
+    return sorted(tuple(leaf.shape) for leaf in jax.tree.leaves(abstract_state))
+
   def restore(self, abstract_state, step: int | None = None):
     """The state saved at `step` (default: the latest), shaped and typed like the target."""
     step = self.latest_step() if step is None else step
@@ -36,6 +41,19 @@ class Checkpointer:
       raise FileNotFoundError(f'no checkpoint in {self.directory}')
     target = jax.tree.map(ocp.utils.to_shape_dtype_struct, abstract_state)
     return self.manager.restore(step, args=ocp.args.StandardRestore(target))
+
+  def stored_shapes(self, step: int):
+    """Sorted leaf shapes recorded in the checkpoint at `step`, read from Orbax's metadata file
+    without restoring anything (None if the layout is not the one we know)."""
+    path = os.path.join(self.directory, str(step), 'default', '_METADATA')
+    try:
+      with open(path) as f:
+        leaves = json.load(f)['tree_metadata'].values()
+      # Empty optimiser states are recorded as None leaves without a shape; pytrees drop them.
+      return sorted(tuple(leaf['value_metadata']['write_shape']) for leaf in leaves
+                    if leaf['value_metadata']['value_type'] != 'None')
+    except (OSError, KeyError, TypeError, ValueError):
+      return None
 
   def close(self):
     self.manager.close()

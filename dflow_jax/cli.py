@@ -10,9 +10,12 @@ EXIT_BAD_INPUT = 2
 def refuse(message: str):
   """Prints the one line and exits at once. os._exit skips interpreter shutdown, where Orbax's
   background event loop can print tracebacks after a failed restore; nothing needs saving here."""
-  print(f'error: {message}', file=sys.stderr)
   sys.stdout.flush()
+  sys.stderr.write(f'error: {message}\n')
   sys.stderr.flush()
+  # Background threads (Orbax) must not add lines after ours: silence stderr, then leave.
+  devnull = os.open(os.devnull, os.O_WRONLY)
+  os.dup2(devnull, sys.stderr.fileno())
   os._exit(EXIT_BAD_INPUT)
 
 

@@ -54,14 +54,24 @@ def restore_states(workdir: str, config, agent, step: int | None):
       raise ConfigError(f'no checkpoint at step {step}; available steps: '
                         f'{", ".join(map(str, steps))}')
     abstract = train.abstract_states(agent, config.num_seeds)
+    stored = checkpointer.stored_shapes(step)
+    # Checked before restoring: a failed Orbax restore leaves threads that print at exit.
+    if stored is not None and stored != checkpointer.shapes_of(abstract):
+      raise ConfigError(f'the checkpoint at step {step} does not match config.json (num_seeds, '
+                        'network sizes or dataset changed?): its array shapes differ')
     try:
-      return step, checkpointer.restore(abstract, step)
+      states = checkpointer.restore(abstract, step)
     except Exception as e:  # Orbax raises several types for a tree or shape mismatch
       reason = ' '.join(str(e).split()).split('. ')[0][:200]
+      # Not closed: closing after a failed restore makes Orbax's event-loop thread print
+      # tracebacks; the process is about to exit anyway.
+      checkpointer = None
       raise ConfigError(f'the checkpoint at step {step} does not match config.json '
                         f'(num_seeds, network sizes or dataset changed?): {reason}') from e
+    return step, states
   finally:
-    checkpointer.close()
+    if checkpointer is not None:
+      checkpointer.close()
 
 
 def build_agent(config, recipe: dict):

@@ -31,6 +31,8 @@ def test_checkpoint_round_trip_is_exact(tmp_path):
   assert jax.tree.structure(restored) == jax.tree.structure(states)
   assert isinstance(restored.policy.opt_state[0], optax.ScaleByAdamState)
   assert ckpt.latest_step() == 4
+  # the shapes read from Orbax's metadata (used to refuse a mismatched config) are the state's
+  assert ckpt.stored_shapes(4) == Checkpointer.shapes_of(states)
 
 
 class StopAfter:

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 import numpy as np
 
 from dflow_jax.data.episodes import Episode
-from dflow_jax.data.rollouts import Progress, report_progress, rollout
+from dflow_jax.data.rollouts import Progress, report_progress, rollout, sampled_episodes
 from dflow_jax.data.shared_files import load_npz, reference_table, shared_data_dir
 from dflow_jax.envs.adroit_fixes import TASKS, make_adroit_env
 
@@ -79,14 +79,8 @@ def generate_expert(task: str, num_episodes: int, seed: int = 0,
   `np.random.default_rng(ADROIT_NOISE_OFFSET + seed + k)`.
   """
   policy = DapgPolicy.load(task)
-  env = make_adroit_env(task)
-  try:
-    for k in range(num_episodes):
-      rng = np.random.default_rng(ADROIT_NOISE_OFFSET + seed + k)
-      actor = lambda obs, t, rng=rng: policy.sample(obs, rng)
-      yield report_progress(progress, rollout(env, actor, reset_seed=seed + k, episode_seed=seed + k))
-  finally:
-    env.close()
+  yield from sampled_episodes(lambda: make_adroit_env(task), policy.sample, num_episodes, seed,
+                              ADROIT_NOISE_OFFSET, progress)
 
 
 def door_demos() -> list[dict[str, np.ndarray]]:

@@ -11,7 +11,7 @@ import gymnasium as gym
 import numpy as np
 
 from dflow_jax.data.episodes import Episode
-from dflow_jax.data.rollouts import Progress, report_progress, rollout
+from dflow_jax.data.rollouts import Progress, sampled_episodes
 from dflow_jax.data.shared_files import load_npz
 
 ENV_IDS = {'halfcheetah': 'HalfCheetah-v5', 'hopper': 'Hopper-v5', 'walker2d': 'Walker2d-v5'}
@@ -85,14 +85,8 @@ def generate_expert(env_name: str, num_episodes: int, seed: int = 0,
   1000 steps end with a truncation.
   """
   actor = TqcActor.load(env_name)
-  env = make_env(env_name)
-  try:
-    for k in range(num_episodes):
-      rng = np.random.default_rng(MUJOCO_NOISE_OFFSET + seed + k)
-      act = lambda obs, t, rng=rng: actor.sample(obs, rng)
-      yield report_progress(progress, rollout(env, act, reset_seed=seed + k, episode_seed=seed + k))
-  finally:
-    env.close()
+  yield from sampled_episodes(lambda: make_env(env_name), actor.sample, num_episodes, seed,
+                              MUJOCO_NOISE_OFFSET, progress)
 
 
 __all__ = ['ENV_IDS', 'TqcActor', 'generate_expert', 'make_env']

@@ -66,3 +66,18 @@ def tile(episodes: list[Episode], budget: int, progress: Progress) -> Iterator[E
     episode = cut(episodes[i % len(episodes)], remaining)
     remaining, i = remaining - len(episode), i + 1
     yield report_progress(progress, episode)
+
+
+def sampled_episodes(make_env: Callable[[], gym.Env], sample: Callable, num_episodes: int,
+                     seed: int, noise_offset: int, progress: Progress) -> Iterator[Episode]:
+  """Episodes of a stochastic policy: episode k resets with `seed + k` and draws its action noise
+  from `np.random.default_rng(noise_offset + seed + k)`; `sample(obs, rng) -> action`."""
+  env = make_env()
+  try:
+    for k in range(num_episodes):
+      rng = np.random.default_rng(noise_offset + seed + k)
+      actor = lambda obs, t, rng=rng: sample(obs, rng)
+      yield report_progress(progress, rollout(env, actor, reset_seed=seed + k,
+                                              episode_seed=seed + k))
+  finally:
+    env.close()
