@@ -55,8 +55,9 @@ class Evaluator:
 
 def headline(result: dict) -> str:
   """The number to watch: mean over seeds of the normalised score (or of the return)."""
-  key = 'normalized' if 'normalized' in result else 'returns'
-  return f'{key[:-1] if key == "returns" else "score"} {np.mean(result[key]):.1f}'
+  if 'normalized' in result:
+    return f'score {np.mean(result["normalized"]):.1f}'
+  return f'return {np.mean(result["returns"]):.1f}'
 
 
 def per_seed_means(result: dict) -> dict:
