@@ -1,5 +1,6 @@
 """What the command-line entry points share: one-line refusals of bad input, with status 2."""
 import os
+import re
 import sys
 
 from absl import flags
@@ -24,6 +25,8 @@ def parse_flags(argv):
   try:
     return flags.FLAGS(argv)
   except (flags.Error, KeyError, ValueError, AttributeError, TypeError) as e:
-    refuse(str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__)
+    line = str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__
+    # absl prefixes an error raised inside a config file's get_config with its class path.
+    refuse(re.sub(r'^(\w+\.)+\w*Error: ', '', line))
   except FileNotFoundError as e:
     refuse(f'config file not found: {e.filename}')

@@ -1,4 +1,5 @@
 """The Minari path: a dataset we write is read back as transitions by the same loader."""
+import json
 import subprocess
 import sys
 import time
@@ -112,3 +113,31 @@ def test_observation_statistics_come_from_the_data_and_travel_in_the_state(writt
   np.testing.assert_allclose(states.observation_stats.std[0], obs.std(0) + 1e-3, rtol=1e-5)
   actions = train.sample_actions(agent, states, dataset.observations[0], 4)
   assert actions.shape == (2, 4, 1)
+
+
+def test_a_downloaded_dataset_gets_its_eval_env_from_the_id_and_refs_from_minari(
+    tmp_path, monkeypatch):
+  """A D4RL dataset carries no metadata of ours; it must still be evaluated and normalised."""
+  monkeypatch.setenv('MINARI_DATASETS_PATH', str(tmp_path))
+  env, episodes = pendulum_episodes()
+  path = minari_io.write_dataset('D4RL/door/human-v2', episodes, env=env, dflow={},
+                                 ref_min_score=-56.5, ref_max_score=2880.6)
+  raw = minari_io.read_metadata('D4RL/door/human-v2')
+  raw.pop(minari_io.DFLOW_KEY)  # what a downloaded copy looks like
+  (path / 'data' / 'metadata.json').write_text(json.dumps(raw))
+  meta = data.metadata('D4RL/door/human-v2')
+  assert meta['eval_env'] == {'family': 'adroit', 'task': 'door'}
+  assert meta['reference_scores']['ref_min_score'] == -56.5
+  assert meta['reference_scores']['ref_max_score'] == 2880.6
+
+
+@pytest.mark.parametrize('dataset_id, recipe', [
+    ('D4RL/pointmaze/large-dense-v2', {'family': 'pointmaze', 'maze': 'large', 'dense': True}),
+    ('D4RL/pointmaze/umaze-v2', {'family': 'pointmaze', 'maze': 'umaze', 'dense': False}),
+    ('D4RL/pen/cloned-v2', {'family': 'adroit', 'task': 'pen'}),
+    ('mujoco/walker2d/medium-v0', {'family': 'mujoco', 'env': 'Walker2d-v5'}),
+    ('D4RL/antmaze/umaze-v1', None),
+])
+def test_eval_env_of_a_minari_id(dataset_id, recipe):
+  from dflow_jax.data import registry
+  assert registry.eval_env_of(dataset_id) == recipe

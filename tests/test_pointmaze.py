@@ -85,3 +85,33 @@ def test_env_ids_and_eval_env():
   assert goal_cell == pointmaze.MAZES['large']['goal_cell']
   assert env.spec.max_episode_steps == 800
   env.close()
+
+
+def _path_length(path: dict, start: tuple, goal: tuple) -> int:
+  cell, steps = start, 0
+  while cell != goal:
+    nxt = path[cell]
+    assert abs(nxt[0] - cell[0]) + abs(nxt[1] - cell[1]) == 1  # moves to a neighbour
+    cell, steps = nxt, steps + 1
+    assert steps < 100
+  return steps
+
+
+def test_depth_first_paths_are_valid_and_can_be_longer_than_shortest():
+  """Minari's published ref max came from a depth-first planner; in the large maze its path
+  from some starts is longer than the breadth-first one, which is why its ref max is lower."""
+  env = pointmaze.make_eval_env('large', False)
+  maze = env.unwrapped.maze
+  env.close()
+  free = {(i, j) for i, row in enumerate(maze.maze_map) for j, c in enumerate(row) if c != 1}
+  goal = pointmaze.MAZES['large']['goal_cell']
+  shortest = pointmaze._next_cells(free, goal)
+  longer = 0
+  for start in free:
+    depth_first = pointmaze._depth_first_path(free, start, goal)
+    assert set(depth_first) <= free
+    dfs_steps = _path_length(depth_first, start, goal)
+    bfs_steps = _path_length(shortest, start, goal)
+    assert dfs_steps >= bfs_steps
+    longer += dfs_steps > bfs_steps
+  assert longer > 0

@@ -42,10 +42,21 @@ def load(name: str, seed: int = 0, reward_convention: str = 'none') -> Transitio
 
 
 def metadata(name: str) -> dict:
-  """Our metadata of a local Minari dataset (eval env recipe, reference scores, provenance)."""
+  """Our metadata of a local Minari dataset (eval env recipe, reference scores, provenance).
+
+  A downloaded dataset has none of ours: its eval env comes from its id and its reference
+  scores from Minari's own metadata, so it is evaluated and normalised like a regenerated one.
+  """
   if name in IN_MEMORY:
     return {}
-  return minari_io.read_metadata(name).get(minari_io.DFLOW_KEY, {})
+  minari_meta = minari_io.read_metadata(name)
+  if minari_io.DFLOW_KEY in minari_meta:
+    return minari_meta[minari_io.DFLOW_KEY]
+  refs = {k: minari_meta[k] for k in ('ref_min_score', 'ref_max_score')
+          if minari_meta.get(k) is not None}
+  if refs:
+    refs['source'] = 'the Minari dataset\'s metadata'
+  return {'eval_env': registry.eval_env_of(name), 'reference_scores': refs}
 
 
 __all__ = ['DatasetError', 'IN_MEMORY', 'InMemoryTask', 'Transitions', 'load', 'metadata']

@@ -161,6 +161,27 @@ def local_equivalent(dataset_id: str) -> str | None:
   return candidate if candidate in BUILDERS else None
 
 
+def eval_env_of(dataset_id: str) -> dict | None:
+  """The eval-env recipe of a downloaded Minari dataset, from its id (None if unknown).
+
+  Our regenerated datasets record theirs in their metadata; a downloaded one is recognised by
+  its Minari id, so that it is evaluated in the same env, with the same D4RL fixes.
+  """
+  parts = dataset_id.split('/')
+  if len(parts) != 3:
+    return None
+  namespace, task, version = parts
+  if namespace == 'D4RL' and task == 'pointmaze':
+    size, dense = version.split('-')[0], '-dense-' in version
+    return {'family': 'pointmaze', 'maze': size, 'dense': dense} if size in POINTMAZE_SIZES \
+        else None
+  if namespace == 'D4RL' and task in ADROIT_TASKS:
+    return {'family': 'adroit', 'task': task}
+  if namespace == 'mujoco' and task in MUJOCO_ENVS:
+    return {'family': 'mujoco', 'env': MUJOCO_ENVS[task]}
+  return None
+
+
 def missing_message(dataset_id: str, root) -> str:
   """One line: why `dataset_id` is not here and the command that makes it (if any)."""
   where = f'{dataset_id!r} is not in {root} (MINARI_DATASETS_PATH)'
