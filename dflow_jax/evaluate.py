@@ -6,7 +6,8 @@ Restores config.json and the Orbax checkpoint (the latest, or --step), evaluates
 the same seeds training used at that step (so the scores training printed are reproduced), and
 prints the per-seed table and the aggregate over seeds. The raw per-episode numbers go to
 `eval/step_<N>_episodes_<E>.npz`; --video writes one MP4 per seed (its first episode) beside them.
-Bad input exits with status 2 and a one-line message.
+learning_curves.png is redrawn from training's records. Bad input exits with status 2 and a
+one-line message.
 """
 import contextlib
 import io
@@ -89,7 +90,7 @@ def build_agent(config, recipe: dict):
 def evaluate_workdir(workdir: str, step: int | None = None, episodes: int | None = None,
                      video: bool = False, log=print) -> dict:
   """Restores the run in `workdir` and evaluates it; raises ConfigError/DatasetError."""
-  from dflow_jax import data, evaluator
+  from dflow_jax import data, evaluator, plots
   from dflow_jax.config import ConfigError
   from dflow_jax.data import minari_io, registry
   from dflow_jax.envs.evaluation import reference_range
@@ -111,6 +112,10 @@ def evaluate_workdir(workdir: str, step: int | None = None, episodes: int | None
                                f'step_{step}_episodes_{result["episodes"]}')
   log(evaluator.summary_text(result))
   log(f'per-episode returns: {path}')
+  # Redrawn from training's records (this evaluation is not one of them): an interrupted run
+  # never reached the end of training, where the figure is drawn.
+  for figure in plots.learning_curves(workdir):
+    log(f'learning curves: {figure}')
   if video:
     from dflow_jax.envs.video import record_first_episodes
     env_seed, action_seed = evaluator.eval_seeds(config.seed, step)

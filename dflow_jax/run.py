@@ -9,12 +9,13 @@ import ml_collections
 import numpy as np
 from tqdm import tqdm
 
-from dflow_jax import data, evaluator, train
+from dflow_jax import data, evaluator, plots, train
 from dflow_jax.agents import Agent
 from dflow_jax.checkpoint import Checkpointer
 from dflow_jax.config import ConfigError, agent_config, validate
 from dflow_jax.data import normalization
 from dflow_jax.report import MetricsLog, per_seed_table
+from dflow_jax.tensorboard_log import TensorBoardLog
 
 # Keys that may change when a run is resumed; any other difference means a different run.
 RESUMABLE_CHANGES = {'progress_bar', 'save_interval', 'max_to_keep', 'eval_samples',
@@ -101,6 +102,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   names = train.metric_names(agent, config.batch_size, dataset)
   metrics_log = MetricsLog(os.path.join(workdir, 'metrics.csv'),
                            set(names[train.BEHAVIOR]) | set(names[train.DECISION_FLOW]), step)
+  tensorboard = TensorBoardLog(workdir, step)
   chunks = train.ChunkCache(agent, config.batch_size)
   env_eval = evaluator.Evaluator.for_run(config, agent)
   latest_score = ''
@@ -115,12 +117,14 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
       metrics = jax.device_get(metrics)  # the one host transfer of this chunk
       step += length
       metrics_log.write(step, phase, metrics)
+      tensorboard.scalars(step, metrics)
       bar.update(length)
       if phase == train.BEHAVIOR and step == bc_steps:
         states = train.start_decision_flow(agent, states)
       if env_eval is not None and step < total and _crossed(step, length, config.eval_interval):
         result = env_eval(states, step, config.eval_episodes)
         evaluator.save_record(workdir, result)
+        tensorboard.evaluation(result)
         latest_score = f' | eval {evaluator.headline(result)}'
       bar.set_postfix_str(_progress_text(phase, metrics, step - start_step,
                                          time.time() - start_time, config.num_seeds)
@@ -132,22 +136,34 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
         last_saved = step
       if stopping and step < total:
         raise Interrupted(step, workdir)
+  except BaseException:
+    tensorboard.close()  # on success it stays open for the final evaluation below
+    raise
   finally:
     bar.close()
     checkpointer.close()
 
-  if env_eval is None:
-    result = evaluate_toy(config, agent, states, dataset)
-    saved = {k: np.asarray(v).tolist() for k, v in result.items()}
-    text = _summary(config, result, workdir)
-  else:
-    result = env_eval(states, step, config.final_eval_episodes)
-    evaluator.save_record(workdir, result)
-    evaluator.write_markdown(os.path.join(workdir, 'eval_summary.md'), config.dataset, result)
-    saved = evaluator.summary(result)
-    text = f'{evaluator.summary_text(result)}\nworkdir: {os.path.abspath(workdir)}'
+  try:
+    if env_eval is None:
+      result = evaluate_toy(config, agent, states, dataset)
+      saved = {k: np.asarray(v).tolist() for k, v in result.items()}
+      tensorboard.scalars(step, {f'eval/{k}': v for k, v in result.items()})
+      text = _summary(config, result, workdir)
+    else:
+      result = env_eval(states, step, config.final_eval_episodes)
+      evaluator.save_record(workdir, result)
+      tensorboard.evaluation(result)
+      evaluator.write_markdown(os.path.join(workdir, 'eval_summary.md'), config.dataset, result)
+      saved = evaluator.summary(result)
+      text = f'{evaluator.summary_text(result)}\nworkdir: {os.path.abspath(workdir)}'
+  finally:
+    tensorboard.close()
   with open(os.path.join(workdir, 'final_eval.json'), 'w') as f:
     json.dump(saved, f, indent=2)
+  # Drawn after final_eval.json is written: a plotting failure loses no result.
+  figures = plots.run_figures(workdir, agent, states, dataset, config.dataset)
+  if figures:
+    text += '\nplots: ' + ', '.join(figures)
   log(text)
   return {'states': states, 'agent': agent, 'eval': result, 'step': step}
 

@@ -80,3 +80,22 @@ def test_door_human_regenerates_and_reads_back(tmp_path, monkeypatch):
   env = make_eval_env(data.metadata('dflow/door/human-v2')['eval_env'])
   assert env.spec.max_episode_steps == 200 and env.observation_space.shape == (39,)
   env.close()
+
+
+def test_a_quick_pointmaze_run_writes_plots_and_a_summary_table(umaze, tmp_path):
+  """`experiments/pointmaze.py:umaze,quick` end to end on the generated data: the workdir gets
+  the learning curves, the action-sample figure and the markdown summary table."""
+  from dflow_jax import run
+  from experiments.pointmaze import get_config
+  config = get_config('umaze,quick')
+  config.progress_bar = False
+  workdir = tmp_path / 'run'
+  lines = []
+  result = run.train_and_evaluate(config, str(workdir), log=lines.append)
+  for name in ('learning_curves.png', 'action_samples.png'):
+    png = (workdir / name).read_bytes()
+    assert png.startswith(b'\x89PNG') and len(png) > 10_000
+  summary = (workdir / 'eval_summary.md').read_text()
+  assert 'aggregate' in summary and 'ci_low' in summary and 'normalized' in summary
+  assert result['eval']['normalized'].shape == (config.num_seeds, config.final_eval_episodes)
+  assert 'learning_curves.png' in lines[-1]

@@ -1,0 +1,65 @@
+"""Every experiments/ config builds and validates, for every task and size option."""
+import importlib
+
+import pytest
+
+from dflow_jax.config import CONFIG_OPTIONS, ConfigError, validate
+
+FAMILIES = ('pointmaze', 'adroit', 'gym_mujoco')
+
+
+def _module(family):
+  return importlib.import_module(f'experiments.{family}')
+
+
+def _config_strings():
+  for family in FAMILIES:
+    for task in _module(family).TASKS:
+      for options in ((), ('quick',), ('cpu',), ('minari',), ('minari', 'quick')):
+        yield family, ','.join((task,) + options)
+
+
+@pytest.mark.parametrize('family, config_string', list(_config_strings()))
+def test_every_task_and_option_builds_and_validates(family, config_string):
+  config = _module(family).get_config(config_string)
+  validate(config)
+  assert config.dataset.split('/')[0] in ('dflow', 'D4RL', 'mujoco')
+  if 'minari' in config_string:
+    assert not config.dataset.startswith('dflow/')
+
+
+def test_the_toy_config_validates():
+  validate(importlib.import_module('experiments.toy').get_config())
+
+
+def test_quick_is_smaller_than_cpu_which_is_smaller_than_full():
+  module = _module('adroit')
+  full, cpu, quick = (module.get_config(s) for s in ('door-human', 'door-human,cpu',
+                                                       'door-human,quick'))
+  for key in ('bc_steps', 'df_steps', 'num_seeds'):
+    assert quick[key] <= cpu[key] <= full[key]
+  assert quick.bc_steps + quick.df_steps < 1000
+
+
+def test_families_set_their_own_hyper_parameters():
+  expectiles = {f: _module(f).get_config(_module(f).TASKS[0]).agent.expectile for f in FAMILIES}
+  assert expectiles == {'pointmaze': 0.9, 'adroit': 0.8, 'gym_mujoco': 0.7}
+  assert _module('gym_mujoco').get_config('hopper-expert').reward_convention == 'locomotion'
+
+
+@pytest.mark.parametrize('config_string, words', [
+    (None, 'needs a task'), ('nope', 'unknown pointmaze task'),
+    ('umaze,fast', "unknown option 'fast'")])
+def test_bad_config_strings_are_refused_with_the_valid_choices(config_string, words):
+  with pytest.raises(ConfigError, match=words) as error:
+    _module('pointmaze').get_config(config_string)
+  assert all(option in str(error.value) for option in CONFIG_OPTIONS)
+  assert 'umaze' in str(error.value)
+
+
+def test_only_expert_gym_mujoco_data_is_local():
+  module = _module('gym_mujoco')
+  datasets = {t: module.get_config(t).dataset for t in module.TASKS}
+  for task, dataset in datasets.items():
+    assert dataset.startswith('dflow/') == task.endswith('-expert')
+  assert datasets['halfcheetah-expert'] == 'dflow/mujoco/halfcheetah/expert-v0'
