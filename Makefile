@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 CONFIG ?= experiments/toy.py
 WORKDIR ?= runs/toy
 
-.PHONY: install run test test-slow bench lint clean
+.PHONY: install run test test-slow bench bench-smoke lint clean
 
 install: $(STAMP)
 
@@ -27,8 +27,14 @@ test: install
 test-slow: install
 	$(PY) -m pytest -m slow -q -s
 
+# Update, baseline, ceiling, lever and evaluation throughput on whatever device JAX sees:
+# benchmarks/results/throughput.{json,md}. BENCH_ARGS narrows it, e.g. BENCH_ARGS="--only update".
 bench: install
-	$(PY) -m benchmarks.throughput
+	$(PY) -m benchmarks $(BENCH_ARGS)
+
+# Every benchmark code path at tiny sizes (about a minute on an idle CPU); numbers mean nothing.
+bench-smoke: install
+	$(PY) -m benchmarks --smoke $(BENCH_ARGS)
 
 lint: install
 	$(PY) -m ruff check dflow_jax experiments tests benchmarks

@@ -10,7 +10,7 @@ import ml_collections
 
 from dflow_jax.data.rewards import REWARD_CONVENTIONS
 from dflow_jax.flow import SOLVERS
-from dflow_jax.networks import ACTIVATIONS, TIME_EMBEDDINGS
+from dflow_jax.networks import ACTIVATIONS, MATMUL_DTYPES, TIME_EMBEDDINGS
 
 VARIANTS = ('bc', 'dir', 'div')
 DIR_TARGETS = ('mc', 'td')
@@ -52,6 +52,8 @@ class AgentConfig:
   steps_per_state: int = 0  # flow steps per state in the DF losses; 0 means all T
   num_samples: int = 1  # candidates per state when acting, ranked by Q
   scan_unroll: int = 1
+  remat_flow: bool = False  # recompute the ODE scan's activations in backward passes
+  matmul_dtype: str = 'float32'  # 'bfloat16': Dense layers compute in bf16, params stay f32
 
   @property
   def steps_used(self) -> int:
@@ -205,6 +207,8 @@ def validate(config: ml_collections.ConfigDict, dataset_size: int | None = None)
   _one_of(config, 'agent.dir_target', DIR_TARGETS)
   _one_of(config, 'agent.dir_objective', DIR_OBJECTIVES)
   _one_of(config, 'agent.use_prev_action', (True, False))
+  _one_of(config, 'agent.remat_flow', (True, False))
+  _one_of(config, 'agent.matmul_dtype', MATMUL_DTYPES)
   _one_of(config, 'progress_bar', (True, False))
   _one_of(config, 'normalize_observations', (True, False))
   _one_of(config, 'reward_convention', REWARD_CONVENTIONS)

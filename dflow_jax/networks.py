@@ -7,23 +7,28 @@ import numpy as np
 
 ACTIVATIONS = {'gelu': nn.gelu, 'relu': nn.relu, 'tanh': nn.tanh, 'silu': nn.silu}
 TIME_EMBEDDINGS = ('fourier', 'raw')
+MATMUL_DTYPES = ('float32', 'bfloat16')
 
 
 class MLP(nn.Module):
+  """Dense layers; `matmul_dtype` is the dtype they compute in (parameters stay float32)."""
   hidden_dims: Sequence[int]
   output_dim: int
   activation: str = 'gelu'
   layer_norm: bool = False
+  matmul_dtype: str = 'float32'
 
   @nn.compact
   def __call__(self, x):
     act = ACTIVATIONS[self.activation]
+    dtype = jnp.dtype(self.matmul_dtype)
     for width in self.hidden_dims:
-      x = nn.Dense(width)(x)
+      x = nn.Dense(width, dtype=dtype)(x)
       if self.layer_norm:
         x = nn.LayerNorm()(x)
       x = act(x)
-    return nn.Dense(self.output_dim)(x)
+    # Losses, targets and the ODE are computed in float32 whatever the matmuls ran in.
+    return nn.Dense(self.output_dim, dtype=dtype)(x).astype(jnp.float32)
 
 
 def embed_time(t, kind: str, dim: int):
@@ -42,11 +47,13 @@ class VelocityField(nn.Module):
   activation: str = 'gelu'
   time_embedding: str = 'fourier'
   time_dim: int = 16
+  matmul_dtype: str = 'float32'
 
   @nn.compact
   def __call__(self, state, x, t):
     inputs = jnp.concatenate([state, x, embed_time(t, self.time_embedding, self.time_dim)], -1)
-    return MLP(self.hidden_dims, self.action_dim, self.activation)(inputs)
+    return MLP(self.hidden_dims, self.action_dim, self.activation,
+               matmul_dtype=self.matmul_dtype)(inputs)
 
 
 class CriticEnsemble(nn.Module):
@@ -55,12 +62,13 @@ class CriticEnsemble(nn.Module):
   num_heads: int = 2
   activation: str = 'gelu'
   layer_norm: bool = True
+  matmul_dtype: str = 'float32'
 
   @nn.compact
   def __call__(self, state, action):
     heads = nn.vmap(MLP, variable_axes={'params': 0}, split_rngs={'params': True},
                     in_axes=None, out_axes=0, axis_size=self.num_heads)
-    q = heads(self.hidden_dims, 1, self.activation, self.layer_norm)(
+    q = heads(self.hidden_dims, 1, self.activation, self.layer_norm, self.matmul_dtype)(
         jnp.concatenate([state, action], -1))
     return q[..., 0]
 
@@ -70,10 +78,12 @@ class ValueNet(nn.Module):
   hidden_dims: Sequence[int]
   activation: str = 'gelu'
   layer_norm: bool = True
+  matmul_dtype: str = 'float32'
 
   @nn.compact
   def __call__(self, state):
-    return MLP(self.hidden_dims, 1, self.activation, self.layer_norm)(state)[..., 0]
+    return MLP(self.hidden_dims, 1, self.activation, self.layer_norm,
+               self.matmul_dtype)(state)[..., 0]
 
 
 class FlowValue(nn.Module):
@@ -86,11 +96,12 @@ class FlowValue(nn.Module):
   layer_norm: bool = True
   time_embedding: str = 'fourier'
   time_dim: int = 16
+  matmul_dtype: str = 'float32'
 
   @nn.compact
   def __call__(self, state, x, t, prev_action=None):
     parts = [state, x, embed_time(t, self.time_embedding, self.time_dim)]
     if prev_action is not None:
       parts.append(prev_action)
-    return MLP(self.hidden_dims, 1, self.activation, self.layer_norm)(
+    return MLP(self.hidden_dims, 1, self.activation, self.layer_norm, self.matmul_dtype)(
         jnp.concatenate(parts, -1))[..., 0]

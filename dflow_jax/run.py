@@ -12,7 +12,7 @@ from tqdm import tqdm
 from dflow_jax import data, evaluator, plots, train
 from dflow_jax.agents import Agent
 from dflow_jax.checkpoint import Checkpointer
-from dflow_jax.config import ConfigError, agent_config, validate
+from dflow_jax.config import ConfigError, agent_config, base_config, validate
 from dflow_jax.data import normalization
 from dflow_jax.report import MetricsLog, per_seed_table
 from dflow_jax.tensorboard_log import TensorBoardLog
@@ -52,13 +52,27 @@ class StopRequest:
     self.requested = True
 
 
+def _flat(tree: dict, prefix: str = '') -> dict:
+  flat = {}
+  for key, value in tree.items():
+    if isinstance(value, dict):
+      flat.update(_flat(value, f'{prefix}{key}.'))
+    else:
+      flat[f'{prefix}{key}'] = value
+  return flat
+
+
 def _check_resumable(workdir: str, config: ml_collections.ConfigDict):
   path = os.path.join(workdir, 'config.json')
   if not os.path.exists(path):
     return
   with open(path) as f:
-    saved = json.load(f)
-  current = json.loads(config.to_json())
+    saved = _flat(json.load(f))
+  current = _flat(json.loads(config.to_json()))
+  # A key added to the schema after the run was saved reads as its default there, so that an
+  # upgrade alone does not make old runs unresumable.
+  defaults = _flat(json.loads(base_config().to_json()))
+  saved = {**{k: defaults[k] for k in current if k not in saved and k in defaults}, **saved}
   changed = sorted(k for k in set(saved) | set(current)
                    if saved.get(k) != current.get(k) and k not in RESUMABLE_CHANGES)
   if changed:

@@ -41,10 +41,11 @@ def _update_fn(agent: Agent, phase: str):
   return agent.update_behavior if phase == BEHAVIOR else agent.update_decision_flow
 
 
-def make_chunk(agent: Agent, phase: str, batch_size: int, length: int):
+def make_chunk(agent: Agent, phase: str, batch_size: int, length: int, donate: bool = True):
   """A jitted function (states, dataset) -> (states, per-seed metrics averaged over the chunk).
 
-  The input states are donated: their buffers are reused for the output.
+  With `donate` the input states are donated: their buffers are reused for the output, so the
+  states are not held twice (the caller must not read the states it passed in).
   """
   update = _update_fn(agent, phase)
 
@@ -58,7 +59,7 @@ def make_chunk(agent: Agent, phase: str, batch_size: int, length: int):
     states, metrics = jax.lax.scan(one_update, states, None, length=length)
     return states, jax.tree.map(lambda m: jnp.mean(m, axis=0), metrics)
 
-  return jax.jit(chunk, donate_argnums=0)
+  return jax.jit(chunk, donate_argnums=0 if donate else ())
 
 
 # Compiled chunks of this process. Agents compare by (config, dims), so a resumed or repeated

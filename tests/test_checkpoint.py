@@ -1,5 +1,6 @@
 """Checkpoint round trips, interruption and resumption."""
 import csv
+import json
 import os
 import signal
 import subprocess
@@ -9,6 +10,7 @@ import time
 import jax
 import numpy as np
 import optax
+import pytest
 
 from dflow_jax import run, train
 from dflow_jax.checkpoint import Checkpointer
@@ -70,9 +72,22 @@ def test_resume_refuses_a_workdir_of_a_different_run(tmp_path):
   try:
     run.train_and_evaluate(tiny_config('div', df_steps=0), str(tmp_path), log=lambda s: None)
   except run.ConfigError as e:
-    assert 'agent' in str(e) and 'new --workdir' in str(e)
+    assert 'agent.variant' in str(e) and 'new --workdir' in str(e)
   else:
     raise AssertionError('a different config resumed silently')
+
+
+def test_a_run_saved_before_a_schema_key_existed_still_resumes(tmp_path):
+  """A key added later (here agent.matmul_dtype) reads as its default in the old config.json;
+  set to another value, it is a different run."""
+  config = tiny_config('div')
+  saved = json.loads(config.to_json())
+  del saved['agent']['matmul_dtype']
+  (tmp_path / 'config.json').write_text(json.dumps(saved))
+  run._check_resumable(str(tmp_path), config)
+  config.agent.matmul_dtype = 'bfloat16'
+  with pytest.raises(run.ConfigError, match='agent.matmul_dtype'):
+    run._check_resumable(str(tmp_path), config)
 
 
 def _train_cmd(workdir, *extra):

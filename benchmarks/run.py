@@ -1,0 +1,188 @@
+"""Runs the benchmark sections in order, one progress line per case, results written as it goes."""
+import dataclasses
+import datetime
+import functools
+import gc
+import os
+import platform
+import traceback
+
+import jax
+from absl import logging
+
+from benchmarks import cases, ceiling, report
+from benchmarks.baseline import measure_baseline
+from benchmarks.eval_throughput import measure_eval
+from benchmarks.settings import Settings
+from benchmarks.update_throughput import flops_per_update, measure_chunk
+
+
+def _meta(settings: Settings) -> dict:
+  return {'device': str(jax.devices()[0]), 'backend': jax.default_backend(),
+          'device_count': jax.device_count(), 'cpu_count': os.cpu_count(),
+          'machine': platform.machine(), 'python': platform.python_version(),
+          'jax': jax.__version__, 'xla_flags': os.environ.get('XLA_FLAGS', ''),
+          'default_matmul_precision': str(jax.config.jax_default_matmul_precision),
+          'started': datetime.datetime.now().isoformat(timespec='seconds'),
+          'smoke': settings.smoke}
+
+
+class Runner:
+  def __init__(self, settings: Settings, log=print):
+    self.settings, self.log = settings, log
+    self.results = report.Results(settings.out_dir, _meta(settings), dataclasses.asdict(settings))
+    self._sizes, self._datasets, self._rows = {}, {}, {}
+
+  def size(self, name: str) -> cases.Size:
+    if name not in self._sizes:
+      self._sizes[name] = cases.make_size(name, self.settings)
+    return self._sizes[name]
+
+  def dataset(self, name: str):
+    if name not in self._datasets:
+      self._datasets[name] = cases.make_dataset(self.size(name), self.settings)
+    return self._datasets[name]
+
+  def _guarded(self, section: str, label: str, measure):
+    """Runs one measurement; a failure (out of memory, say) is recorded and the run goes on."""
+    try:
+      return measure()
+    except Exception as e:
+      self.log(f'{section:8s} {label}: FAILED {type(e).__name__}: {str(e)[:300]}')
+      self.results.data['errors'].append({
+          'section': section, 'label': label, 'error': f'{type(e).__name__}: {str(e)[:2000]}',
+          'traceback': traceback.format_exc(limit=5)})
+      self.results.write()
+      return None
+    finally:
+      gc.collect()
+
+  # ---- sections ----
+
+  def run_ceiling(self):
+    s = self.settings
+    batch, width, depth = s.ceiling_layer
+    # An accelerator needs a bigger product than a CPU to reach its peak.
+    n = s.ceiling_square or (1024 if jax.default_backend() == 'cpu' else 8192)
+    measurements = {
+        'square_float32': lambda: ceiling.square_matmul(n, 'float32', s.budget_s),
+        'layer_float32': lambda: ceiling.layer_matmuls(batch, width, depth, 'float32',
+                                                       s.budget_s)}
+    if 'bf16' in s.levers:
+      measurements['square_bfloat16'] = lambda: ceiling.square_matmul(n, 'bfloat16', s.budget_s)
+    for name, measure in measurements.items():
+      row = self._guarded('ceiling', name, measure)
+      if row is not None:
+        self.results.data['ceiling'][name] = row
+        self.results.write()
+        self.log(f"ceiling  {name:16s} {row['shape']:32s} {row['flops_per_s'] / 1e9:10.2f} GFLOP/s")
+
+  def update_row(self, case: cases.UpdateCase) -> dict | None:
+    """The measured row of a case; each case is measured once per run, whichever section
+    asks first."""
+    if case in self._rows:
+      return self._rows[case]
+
+    def measure():
+      size, dataset = self.size(case.size), self.dataset(case.size)
+      row = {'case': dataclasses.asdict(case), 'label': case.label(),
+             **measure_chunk(size, case, dataset, self.settings.budget_s)}
+      row['flops_per_update'] = flops_per_update(size, case, dataset)
+      return row
+
+    row = self._guarded('update', case.label(), measure)
+    self._rows[case] = row
+    if row is not None:
+      self.results.add('update', row)
+      flops = row['flops_per_update']
+      self.log(f"update   {case.label():60s} {row['per_seed_steps_s']:10.1f} steps/s/seed "
+               f"{row['total_steps_s']:11.1f} total  compile {row['compile_s']:5.1f} s  "
+               f"{(flops or 0) / 1e6:8.2f} MFLOP/update  "
+               f"host peak +{row['memory']['host_peak_rss_increase_mb']:.0f} MB")
+    return row
+
+  def run_update(self):
+    s = self.settings
+    for name in s.sizes:  # toy first, and within a size by seeds: the big cases come last
+      size = self.size(name)
+      todo = [cases.default_case(size, variant, s) for variant in s.variants]
+      if name in s.sweep_sizes:
+        todo += [case for variant in s.sweep_variants for case in cases.sweep(size, variant, s)]
+      for case in sorted(dict.fromkeys(todo), key=lambda case: case.seeds):
+        self.update_row(case)
+
+  def run_levers(self):
+    s = self.settings
+    for name in s.lever_sizes:
+      size = self.size(name)
+      for variant in s.lever_variants:
+        for lever in s.levers:
+          for setting, case, reference in cases.lever_cases(size, variant, lever, s):
+            ref, row = self.update_row(reference), self.update_row(case)
+            if ref is None or row is None:
+              continue
+            temp = lambda r: (r.get('compiled_memory') or {}).get('temp_mb')
+            lever_row = {
+                'lever': lever, 'setting': setting, 'size': name, 'variant': variant,
+                'case': row['case'], 'reference_case': ref['case'],
+                'per_seed_steps_s': row['per_seed_steps_s'],
+                'reference_per_seed_steps_s': ref['per_seed_steps_s'],
+                'speedup': row['per_seed_steps_s'] / ref['per_seed_steps_s'],
+                'compile_s': row['compile_s'], 'reference_compile_s': ref['compile_s'],
+                'temp_mb': temp(row), 'reference_temp_mb': temp(ref),
+                'host_peak_rss_increase_mb': row['memory']['host_peak_rss_increase_mb']}
+            self.results.add('levers', lever_row)
+            self.log(f"lever    {name:4s} {variant:3s} {setting:36s} x{lever_row['speedup']:.3f} "
+                     'steps/s against the default')
+
+  def run_baseline(self):
+    s = self.settings
+    for name in s.baseline_sizes:
+      size = self.size(name)
+      for variant in s.baseline_variants:
+        case = cases.default_case(size, variant, s)
+        ours = self.update_row(case)
+        if ours is None:
+          continue
+        row = self._guarded('baseline', case.label(), functools.partial(
+            measure_baseline, cases.make_agent(size, case), self.dataset(name),
+            size.batch_size, case.seeds, ours['updates_per_seed'], s.baseline_max_s))
+        if row is None:
+          continue
+        self.results.add('baseline', {
+            'case': dataclasses.asdict(case), 'ours_total_steps_s': ours['total_steps_s'],
+            'ours_per_seed_steps_s': ours['per_seed_steps_s'],
+            'ours_updates_per_seed': ours['updates_per_seed'], 'baseline': row,
+            'speedup': ours['total_steps_s'] / row['total_steps_s']})
+        self.log(f"baseline {case.label():60s} {row['total_steps_s']:11.1f} total steps/s  "
+                 f"ours x{ours['total_steps_s'] / row['total_steps_s']:.2f}"
+                 + ('  (fewer updates per seed: capped)' if row['capped'] else ''))
+
+  def run_eval(self):
+    s = self.settings
+    agent_cfg = dataclasses.replace(self.size('toy').agent, flow_steps=s.default_flow_steps)
+    for seeds in s.eval_seeds:
+      for episodes in s.eval_episodes:
+        label = f'{s.eval_env} S={seeds} E={episodes}'
+        row = self._guarded('eval', label, functools.partial(
+            measure_eval, agent_cfg, s.eval_env, seeds, episodes, s.eval_horizon))
+        if row is None:
+          continue
+        row.update(seeds=seeds, episodes=episodes)
+        self.results.add('eval', row)
+        self.log(f"eval     {label:28s} {row['env_steps_s']:10.1f} env steps/s  inference "
+                 f"{row['inference_ms_per_vector_step']:.2f} ms, simulation "
+                 f"{row['simulation_ms_per_vector_step']:.2f} ms per vector step")
+
+  def run(self) -> dict:
+    logging.set_verbosity(logging.WARNING)
+    self.log(f"device: {self.results.data['meta']['device']}; writing {self.settings.out_dir}/"
+             'throughput.{json,md}')
+    for section in ('ceiling', 'update', 'levers', 'baseline', 'eval'):
+      if section in self.settings.sections:
+        getattr(self, f'run_{section}')()
+    self.results.write()
+    for check in self.results.data['checks']:
+      self.log(f"target   {'PASS' if check['pass'] else 'FAIL'}  {check['name']}: "
+               f"{check['measured']:.3g} ({check['target_is']} {check['target']})")
+    return self.results.data
