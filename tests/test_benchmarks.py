@@ -6,11 +6,14 @@ something and records it.
 import json
 import os
 
+import pytest
+
 from benchmarks import cases, cli
 from benchmarks.ceiling import flops_from_cost_analysis
 from benchmarks.settings import smoke_settings
 
 
+@pytest.mark.slow  # a dozen compiles; keeps `make test` well under 10 minutes on 2 cores
 def test_the_smoke_run_writes_every_section_with_positive_numbers(tmp_path, monkeypatch):
   monkeypatch.setenv('XLA_FLAGS', os.environ.get('XLA_FLAGS', ''))  # smoke appends its flags
   # the cheapest update (bc) at the toy size: one of each kind of measurement
