@@ -139,6 +139,27 @@ def apply_size(config: ml_collections.ConfigDict, options: set) -> ml_collection
   return config
 
 
+def family_config(dataset: str, expectile: float, reward_convention: str = 'none'
+                  ) -> ml_collections.ConfigDict:
+  """The full-budget config the benchmark families share; each family sets its dataset, IQL
+  expectile and reward convention (experiments/<family>.py), and `apply_size` scales it down."""
+  config = base_config()
+  config.dataset = dataset
+  config.reward_convention = reward_convention
+  config.bc_steps = 100_000
+  config.df_steps = 1_000_000
+  config.eval_interval = 50_000
+  agent = config.agent
+  agent.expectile = expectile
+  agent.discount = 0.99
+  agent.flow_steps = 10
+  agent.alpha = 1.0
+  agent.lam = 1.0
+  agent.rho = 1.0
+  agent.lambda_div = 0.1
+  return config
+
+
 def agent_config(agent: ml_collections.ConfigDict) -> AgentConfig:
   values = agent.to_dict()
   for key in ('velocity_hidden', 'critic_hidden'):

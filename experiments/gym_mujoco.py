@@ -5,7 +5,7 @@ the TQC actors; medium and simple exist only as Minari datasets (a download).
   python -m dflow_jax.main --config=experiments/gym_mujoco.py:hopper-expert,quick
   python -m dflow_jax.main --config=experiments/gym_mujoco.py:halfcheetah-medium,minari
 """
-from dflow_jax.config import apply_size, base_config, parse_config_string
+from dflow_jax.config import apply_size, family_config, parse_config_string
 
 ENVS = ('halfcheetah', 'hopper', 'walker2d')
 KINDS = ('expert', 'medium', 'simple')  # Minari's mujoco/<env>/<kind>-v0
@@ -15,19 +15,8 @@ TASKS = tuple(f'{env}-{kind}' for env in ENVS for kind in KINDS)
 def get_config(config_string=None):
   task, options = parse_config_string(config_string, TASKS, 'gym_mujoco')
   env, kind = task.split('-', 1)
-  config = base_config()
   local = kind == 'expert' and 'minari' not in options  # the only kind we regenerate
-  config.dataset = f'dflow/mujoco/{env}/{kind}-v0' if local else f'mujoco/{env}/{kind}-v0'
-  config.reward_convention = 'locomotion'  # IQL: rewards * 1000 / (max - min episode return)
-  config.bc_steps = 100_000
-  config.df_steps = 1_000_000
-  config.eval_interval = 50_000
-  agent = config.agent
-  agent.expectile = 0.7  # IQL's locomotion setting
-  agent.discount = 0.99
-  agent.flow_steps = 10
-  agent.alpha = 1.0
-  agent.lam = 1.0
-  agent.rho = 1.0
-  agent.lambda_div = 0.1
+  dataset = f'dflow/mujoco/{env}/{kind}-v0' if local else f'mujoco/{env}/{kind}-v0'
+  # IQL's locomotion setting: rewards * 1000 / (max - min episode return)
+  config = family_config(dataset, expectile=0.7, reward_convention='locomotion')
   return apply_size(config, options)
