@@ -70,13 +70,12 @@ class UpdateCase:
   donate: bool = True
   scan_unroll: int = 1
   critic: str = 'vmap'  # 'loop': the two heads as separate MLPs (benchmarks/critic_loop.py)
-  remat_flow: bool = False
   matmul_dtype: str = 'float32'
 
   def label(self) -> str:
     knobs = [name for name, on in [
         ('no-donation', not self.donate), (f'unroll={self.scan_unroll}', self.scan_unroll != 1),
-        (f'critic={self.critic}', self.critic != 'vmap'), ('remat', self.remat_flow),
+        (f'critic={self.critic}', self.critic != 'vmap'),
         (self.matmul_dtype, self.matmul_dtype != 'float32')] if on]
     return (f'{self.size:4s} {self.variant:3s} S={self.seeds:<3d} T={self.flow_steps:<2d} '
             f'k={self.steps_per_state:<2d} K={self.chunk:<4d} {" ".join(knobs)}').rstrip()
@@ -86,7 +85,7 @@ def agent_config_of(size: Size, case: UpdateCase) -> AgentConfig:
   return dataclasses.replace(
       size.agent, variant=case.variant, flow_steps=case.flow_steps,
       steps_per_state=case.steps_per_state, scan_unroll=case.scan_unroll,
-      remat_flow=case.remat_flow, matmul_dtype=case.matmul_dtype)
+      matmul_dtype=case.matmul_dtype)
 
 
 def agent_factory(size: Size, critic: str):
@@ -137,7 +136,7 @@ def sweep(size: Size, variant: str, settings: Settings) -> list[UpdateCase]:
 
 def lever_cases(size: Size, variant: str, lever: str, settings: Settings):
   """[(setting, case, reference case)] of one lever; empty where it cannot matter (a `bc`
-  update has no flow rollout to unroll or rematerialise)."""
+  update has no flow rollout to unroll)."""
   base = default_case(size, variant, settings)
   if lever == 'donate':
     return [('donate=False', dataclasses.replace(base, donate=False), base)]
@@ -151,8 +150,4 @@ def lever_cases(size: Size, variant: str, lever: str, settings: Settings):
     unrolls = sorted({2, base.flow_steps} - {1})
     return [(f'scan_unroll={u}', dataclasses.replace(base, scan_unroll=u), base)
             for u in unrolls if u <= base.flow_steps]
-  if lever == 'remat':
-    off = _with_flow_steps(base, settings.remat_flow_steps, settings)
-    return [(f'remat_flow=True at T={off.flow_steps}', dataclasses.replace(off, remat_flow=True),
-             off)]
   raise ValueError(f'unknown lever {lever!r}')

@@ -11,10 +11,6 @@ TARGETS = {
 }
 
 NOTES = [
-    'remat_flow wraps the ODE scan body in jax.checkpoint, which only changes a gradient through '
-    'the flow. The training update takes none (rollouts are stop-gradient, outside jax.grad): '
-    'on the toy size its optimised HLO is the same with and without remat, up to instruction '
-    'names. Expect equal time and memory; a measured difference is noise.',
     'FLOPs per update come from XLA\'s cost analysis of one single-seed update with the flow scan '
     'unrolled (XLA counts a loop body once); achieved FLOP/s = FLOPs per update x total steps/s.',
     'The baseline keeps its metrics on the device (no per-step read-back), which favours it; '
@@ -92,7 +88,7 @@ def _is_default(row, settings, any_k=False):
           and case['flow_steps'] == T and case['chunk'] == settings['default_chunk']
           and (any_k or case['steps_per_state'] == _default_k(settings, T))
           and case['donate'] and case['scan_unroll'] == 1 and case['critic'] == 'vmap'
-          and not case['remat_flow'] and case['matmul_dtype'] == 'float32')
+          and case['matmul_dtype'] == 'float32')
 
 
 def _check(name, measured, target, higher_is_better, detail):
@@ -189,7 +185,7 @@ def _knobs(case):
   knobs = [name for name, on in [
       ('no donation', not case['donate']), (f"unroll {case['scan_unroll']}",
                                             case['scan_unroll'] != 1),
-      (f"critic {case['critic']}", case['critic'] != 'vmap'), ('remat', case['remat_flow']),
+      (f"critic {case['critic']}", case['critic'] != 'vmap'),
       (case['matmul_dtype'], case['matmul_dtype'] != 'float32')] if on]
   return ', '.join(knobs) or 'default'
 

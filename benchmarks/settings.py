@@ -6,7 +6,7 @@ cartesian product is far too slow on a small CPU); every list can be changed fro
 import dataclasses
 
 SECTIONS = ('ceiling', 'update', 'levers', 'baseline', 'eval')
-LEVERS = ('donate', 'unroll', 'critic', 'remat', 'bf16')
+LEVERS = ('donate', 'unroll', 'critic', 'bf16')
 
 
 @dataclasses.dataclass
@@ -30,7 +30,6 @@ class Settings:
   levers: tuple[str, ...] = LEVERS
   lever_sizes: tuple[str, ...] = ('toy', 'door')
   lever_variants: tuple[str, ...] = ('dir',)
-  remat_flow_steps: int = 20
   # the per-step, host-sampled, seed-after-seed baseline
   baseline_sizes: tuple[str, ...] = ('toy', 'door')
   baseline_variants: tuple[str, ...] = ('dir', 'div', 'bc')
@@ -59,7 +58,7 @@ def smoke_settings(**overrides) -> Settings:
       sizes=('toy', 'door'), variants=('dir', 'bc'), sweep_sizes=('toy',),
       sweep_variants=('dir',), seeds=(2,), flow_steps=(2,), chunks=(2,),
       default_seeds={'toy': 2, 'door': 1}, default_flow_steps=2, default_chunk=2,
-      lever_sizes=('toy',), remat_flow_steps=2, baseline_variants=('dir',),
+      lever_sizes=('toy',), baseline_variants=('dir',),
       baseline_max_s=5.0, eval_seeds=(1,), eval_episodes=(2,), eval_horizon=5,
       ceiling_square=64, ceiling_layer=(16, 16, 4), hidden=(16, 16), batch_size=16,
       door_dataset_size=1000, budget_s=0.0, out_dir='benchmarks/results/smoke', smoke=True)

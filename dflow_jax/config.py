@@ -52,12 +52,30 @@ class AgentConfig:
   steps_per_state: int = 0  # flow steps per state in the DF losses; 0 means all T
   num_samples: int = 1  # candidates per state when acting, ranked by Q
   scan_unroll: int = 1
-  remat_flow: bool = False  # recompute the ODE scan's activations in backward passes
   matmul_dtype: str = 'float32'  # 'bfloat16': Dense layers compute in bf16, params stay f32
 
   @property
   def steps_used(self) -> int:
     return self.steps_per_state or self.flow_steps
+
+
+# Keys that older runs saved in config.json and that no longer exist; they are dropped on reading,
+# with why. remat_flow wrapped the ODE scan in jax.checkpoint, which changed nothing: no gradient
+# flows through the stop-gradient rollout (benchmarks measured equal time and memory).
+RETIRED_KEYS = {'agent.remat_flow': 'no gradient flows through the flow rollout'}
+
+
+def drop_retired_keys(saved: dict) -> dict:
+  """A copy of a saved (nested) config dict without the RETIRED_KEYS."""
+  saved = {k: dict(v) if isinstance(v, dict) else v for k, v in saved.items()}
+  for dotted in RETIRED_KEYS:
+    *parents, leaf = dotted.split('.')
+    node = saved
+    for part in parents:
+      node = node.get(part, {}) if isinstance(node, dict) else {}
+    if isinstance(node, dict):
+      node.pop(leaf, None)
+  return saved
 
 
 def base_config() -> ml_collections.ConfigDict:
@@ -228,7 +246,6 @@ def validate(config: ml_collections.ConfigDict, dataset_size: int | None = None)
   _one_of(config, 'agent.dir_target', DIR_TARGETS)
   _one_of(config, 'agent.dir_objective', DIR_OBJECTIVES)
   _one_of(config, 'agent.use_prev_action', (True, False))
-  _one_of(config, 'agent.remat_flow', (True, False))
   _one_of(config, 'agent.matmul_dtype', MATMUL_DTYPES)
   _one_of(config, 'progress_bar', (True, False))
   _one_of(config, 'normalize_observations', (True, False))

@@ -26,14 +26,15 @@ flags.DEFINE_bool('video', False, 'Also write an MP4 of one episode per seed.')
 
 
 def load_config(workdir: str):
-  """The run's config: the defaults updated with config.json (older runs lack newer keys)."""
-  from dflow_jax.config import ConfigError, base_config, validate
+  """The run's config: the defaults updated with config.json (older runs lack newer keys and
+  may hold retired ones)."""
+  from dflow_jax.config import ConfigError, base_config, drop_retired_keys, validate
   path = os.path.join(workdir, 'config.json')
   if not os.path.isfile(path):
     raise ConfigError(f'{workdir} holds no config.json: not a training workdir')
   config = base_config()
   with open(path) as f:
-    config.update(json.load(f))
+    config.update(drop_retired_keys(json.load(f)))
   validate(config)
   return config
 

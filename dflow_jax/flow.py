@@ -53,13 +53,8 @@ def _step(velocity: VelocityFn, solver: str, x, t, dt):
 
 
 def integrate(velocity: VelocityFn, x0, num_steps: int, solver: str = 'euler',
-              unroll: int = 1, remat: bool = False) -> FlowTrajectory:
-  """Integrates dx/dt = velocity(x, t) from t = 0 to 1 in `num_steps` equal steps.
-
-  remat: a gradient through the trajectory recomputes each step's network activations instead
-  of storing them for all T steps (less memory, about one more forward pass). Values and
-  gradients are unchanged; without a gradient through the ODE it changes nothing.
-  """
+              unroll: int = 1) -> FlowTrajectory:
+  """Integrates dx/dt = velocity(x, t) from t = 0 to 1 in `num_steps` equal steps."""
   dt = 1.0 / num_steps
   batch_shape = x0.shape[:-1]
 
@@ -69,9 +64,6 @@ def integrate(velocity: VelocityFn, x0, num_steps: int, solver: str = 'euler',
     x_next = x + dt * u
     return x_next, (x_next, u)
 
-  if remat:
-    # prevent_cse=False is safe inside a scan and lets XLA optimise the recomputation.
-    body = jax.checkpoint(body, prevent_cse=False)
   _, (xs, us) = jax.lax.scan(body, x0, jnp.arange(num_steps), unroll=unroll)
   return FlowTrajectory(jnp.concatenate([x0[None], xs], axis=0), us)
 

@@ -12,7 +12,7 @@ from tqdm import tqdm
 from dflow_jax import data, evaluator, plots, train
 from dflow_jax.agents import Agent
 from dflow_jax.checkpoint import Checkpointer
-from dflow_jax.config import ConfigError, agent_config, base_config, validate
+from dflow_jax.config import ConfigError, agent_config, base_config, drop_retired_keys, validate
 from dflow_jax.data import normalization
 from dflow_jax.report import MetricsLog, per_seed_table
 from dflow_jax.tensorboard_log import TensorBoardLog
@@ -67,7 +67,7 @@ def _check_resumable(workdir: str, config: ml_collections.ConfigDict):
   if not os.path.exists(path):
     return
   with open(path) as f:
-    saved = _flat(json.load(f))
+    saved = _flat(drop_retired_keys(json.load(f)))
   current = _flat(json.loads(config.to_json()))
   # A key added to the schema after the run was saved reads as its default there, so that an
   # upgrade alone does not make old runs unresumable.

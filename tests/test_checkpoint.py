@@ -90,6 +90,19 @@ def test_a_run_saved_before_a_schema_key_existed_still_resumes(tmp_path):
     run._check_resumable(str(tmp_path), config)
 
 
+
+def test_a_run_saved_with_a_retired_key_still_resumes_and_evaluates(tmp_path):
+  """agent.remat_flow was removed from the schema; an old config.json that has it is read
+  without it, by resumption and by the evaluate CLI."""
+  from dflow_jax.evaluate import load_config
+  config = tiny_config('div')
+  saved = json.loads(config.to_json())
+  saved['agent']['remat_flow'] = True
+  (tmp_path / 'config.json').write_text(json.dumps(saved))
+  run._check_resumable(str(tmp_path), config)
+  assert 'remat_flow' not in load_config(str(tmp_path)).agent
+  assert load_config(str(tmp_path)).agent.to_dict() == config.agent.to_dict()
+
 def _train_cmd(workdir, *extra):
   return [sys.executable, '-m', 'dflow_jax.main', '--config=experiments/toy.py',
           f'--workdir={workdir}', '--config.num_seeds=2', '--config.batch_size=32',

@@ -63,23 +63,3 @@ def test_sample_is_clipped_to_the_action_box():
   chex.assert_shape(actions, (64, 3))
   assert float(jnp.max(jnp.abs(actions))) <= 1.0
   np.testing.assert_allclose(actions, 1.0)
-
-
-
-def test_remat_leaves_the_trajectory_and_its_gradients_unchanged():
-  x0 = jax.random.normal(jax.random.PRNGKey(2), (4, 3))
-  w = jax.random.normal(jax.random.PRNGKey(3), (3, 3)) / 3.0
-
-  def loss(w, x0, remat):
-    field = lambda x, t: jnp.tanh(x @ w) + t[..., None]
-    traj = flow.integrate(field, x0, 6, 'midpoint', remat=remat)
-    return jnp.sum(traj.xs ** 2) + jnp.sum(jnp.sin(traj.velocities))
-
-  for wrt in (0, 1):  # the field's parameters and the initial noise
-    plain = jax.value_and_grad(loss, wrt)(w, x0, False)
-    remat = jax.value_and_grad(loss, wrt)(w, x0, True)
-    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7),
-                 plain, remat)
-  field = lambda x, t: jnp.tanh(x @ w)
-  np.testing.assert_array_equal(flow.integrate(field, x0, 5, remat=True).xs,
-                                flow.integrate(field, x0, 5).xs)

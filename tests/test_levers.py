@@ -37,7 +37,7 @@ def test_a_chunk_without_donation_gives_the_same_states():
   jax.tree.map(np.testing.assert_array_equal, kept, donated)
 
 
-@pytest.mark.parametrize('key, value', [('matmul_dtype', 'float16'), ('remat_flow', 'yes')])
+@pytest.mark.parametrize('key, value', [('matmul_dtype', 'float16'), ('scan_unroll', 0)])
 def test_bad_knob_values_are_refused(key, value):
   config = tiny_config('dir')
   # a fresh agent dict, since ConfigDict refuses a value of another type than the default's

@@ -66,8 +66,7 @@ def rollout(cfg: AgentConfig, apply: Appliers, policy_params, observations, key)
   params = jax.lax.stop_gradient(policy_params)
   velocity = lambda x, t: apply.velocity(params, observations, x, t)
   x0 = jax.random.normal(key, observations.shape[:-1] + (apply.action_dim,))
-  traj = flow.integrate(velocity, x0, cfg.flow_steps, cfg.solver, cfg.scan_unroll,
-                        cfg.remat_flow)
+  traj = flow.integrate(velocity, x0, cfg.flow_steps, cfg.solver, cfg.scan_unroll)
   return jax.lax.stop_gradient(traj)
 
 
