@@ -136,7 +136,8 @@ def sweep(size: Size, variant: str, settings: Settings) -> list[UpdateCase]:
 
 def lever_cases(size: Size, variant: str, lever: str, settings: Settings):
   """[(setting, case, reference case)] of one lever; empty where it cannot matter (a `bc`
-  update has no flow rollout to unroll)."""
+  update has no flow rollout to unroll). `chunk` and `steps_per_state` are not speed-ups to
+  adopt but the comparisons two targets are about; they are timed the same paired way."""
   base = default_case(size, variant, settings)
   if lever == 'donate':
     return [('donate=False', dataclasses.replace(base, donate=False), base)]
@@ -144,10 +145,15 @@ def lever_cases(size: Size, variant: str, lever: str, settings: Settings):
     return [('critic heads in a Python loop', dataclasses.replace(base, critic='loop'), base)]
   if lever == 'bf16':
     return [('bfloat16 matmuls', dataclasses.replace(base, matmul_dtype='bfloat16'), base)]
+  if lever == 'chunk':  # the host round trip (and metrics read-back) after every update
+    return [] if base.chunk == 1 else [('K=1', dataclasses.replace(base, chunk=1), base)]
   if variant == 'bc':
     return []
   if lever == 'unroll':
     unrolls = sorted({2, base.flow_steps} - {1})
     return [(f'scan_unroll={u}', dataclasses.replace(base, scan_unroll=u), base)
             for u in unrolls if u <= base.flow_steps]
+  if lever == 'steps_per_state':  # every flow step of a state in the DF losses, against k
+    every = dataclasses.replace(base, steps_per_state=base.flow_steps)
+    return [] if every == base else [(f'k=T={base.flow_steps}', every, base)]
   raise ValueError(f'unknown lever {lever!r}')

@@ -18,16 +18,49 @@ def time_calls(call, budget_s: float, min_calls: int = 1) -> dict:
   start = time.perf_counter()
   call()
   first_call_s = time.perf_counter() - start
+  steady_call_s, calls, elapsed = _steady(call, budget_s, min_calls)
+  return {'first_call_s': first_call_s, 'steady_call_s': steady_call_s, 'timed_calls': calls,
+          'timed_s': elapsed, 'compile_s': max(first_call_s - steady_call_s, 0.0)}
+
+
+def _steady(call, budget_s: float, min_calls: int = 1):
+  """(seconds per call, calls, elapsed) of calls repeated until `budget_s` have passed."""
   calls, start = 0, time.perf_counter()
   while True:
     call()
     calls += 1
     elapsed = time.perf_counter() - start
     if calls >= min_calls and elapsed >= budget_s:
-      break
-  steady_call_s = elapsed / calls
-  return {'first_call_s': first_call_s, 'steady_call_s': steady_call_s, 'timed_calls': calls,
-          'timed_s': elapsed, 'compile_s': max(first_call_s - steady_call_s, 0.0)}
+      return elapsed / calls, calls, elapsed
+
+
+def _median(values):
+  ordered = sorted(values)
+  middle = len(ordered) // 2
+  return ordered[middle] if len(ordered) % 2 else 0.5 * (ordered[middle - 1] + ordered[middle])
+
+
+def time_paired(call, reference, steps_per_call: float, reference_steps_per_call: float,
+                budget_s: float, rounds: int) -> dict:
+  """Steps/s of `call` over those of `reference`, timed in alternation.
+
+  A machine's speed drifts over minutes (a CPU's clock, other tenants), so two cases timed at
+  different moments of a long run can differ by more than the effect measured. Here each round
+  times both, back to back, in the order A B B A B ...; each round gives a ratio, and the
+  median of the rounds is the result (the range shows what is left of the drift).
+  Both callables are called once first, untimed, to compile.
+  """
+  call(), reference()
+  rates, reference_rates = [], []
+  for r in range(rounds):
+    order = [(call, rates, steps_per_call), (reference, reference_rates,
+                                             reference_steps_per_call)]
+    for fn, out, steps in (order if r % 2 == 0 else order[::-1]):
+      out.append(steps / _steady(fn, budget_s)[0])
+  ratios = [a / b for a, b in zip(rates, reference_rates, strict=True)]
+  return {'rate': _median(rates), 'reference_rate': _median(reference_rates),
+          'ratio': _median(ratios), 'ratio_min': min(ratios), 'ratio_max': max(ratios),
+          'rates': rates, 'reference_rates': reference_rates, 'rounds': rounds}
 
 
 def _current_rss_bytes() -> float | None:

@@ -11,11 +11,18 @@ TARGETS = {
 }
 
 NOTES = [
+    'The square float32 ceiling is measured at the start and again at the end of a run; the '
+    'higher of the two is the one fractions are taken of.',
     'FLOPs per update come from XLA\'s cost analysis of one single-seed update with the flow scan '
     'unrolled (XLA counts a loop body once); achieved FLOP/s = FLOPs per update x total steps/s.',
-    'The baseline keeps its metrics on the device (no per-step read-back), which favours it; '
-    'where it would run past baseline_max_s it runs fewer updates per seed (capped) and the '
-    'comparison is of rates.',
+    'The baseline keeps its metrics on the device (no per-step read-back), which favours it. '
+    'Each of its calls trains every seed K updates, one seed after another: the work of one '
+    'of our chunks.',
+    'Levers and the baseline are timed in alternation with their reference, back to back, '
+    'over a few rounds (A B, B A, A B, ...): the ratio reported is the median over rounds, and '
+    'the range shows the drift left. The sweep rows are timed once each, at different moments '
+    'of the run, so ratios between them carry the machine\'s drift (measured up to 30% on '
+    'this CPU over half an hour).',
     'Host peak RSS is a process-wide high-water mark: a case raises it only when it needs more '
     'than every case before it. XLA temp MB is the compiled chunk\'s own scratch memory.',
 ]
@@ -58,13 +65,16 @@ class Results:
       os.replace(path + '.tmp', path)
 
 
-def _ceiling_rate(data, name):
-  return (data['ceiling'].get(name) or {}).get('flops_per_s')
+def _ceiling_rate(data, *names):
+  """The highest FLOP/s among the named ceiling measurements (None if none was made)."""
+  rates = [(data['ceiling'].get(name) or {}).get('flops_per_s') for name in names]
+  return max((r for r in rates if r), default=None)
 
 
 def derive(data: dict):
   """Fills in what follows from other rows: FLOP/s fractions of the ceilings, and the checks."""
-  square, layer = _ceiling_rate(data, 'square_float32'), _ceiling_rate(data, 'layer_float32')
+  square = _ceiling_rate(data, 'square_float32', 'square_float32_end')
+  layer = _ceiling_rate(data, 'layer_float32')
   for row in data['update']:
     if row.get('flops_per_update'):
       row['achieved_flops_s'] = row['flops_per_update'] * row['total_steps_s']
@@ -80,13 +90,13 @@ def _default_k(settings, flow_steps):
   return flow_steps if token == 'T' else min(int(token), flow_steps)
 
 
-def _is_default(row, settings, any_k=False):
-  """Whether a row was measured at its size's default point (optionally with any k)."""
+def _is_default(row, settings):
+  """Whether a row was measured at its size's default point."""
   case = row['case']
   T = settings['default_flow_steps']
   return (case['seeds'] == settings['default_seeds'][case['size']]
           and case['flow_steps'] == T and case['chunk'] == settings['default_chunk']
-          and (any_k or case['steps_per_state'] == _default_k(settings, T))
+          and case['steps_per_state'] == _default_k(settings, T)
           and case['donate'] and case['scan_unroll'] == 1 and case['critic'] == 'vmap'
           and case['matmul_dtype'] == 'float32')
 
@@ -121,45 +131,39 @@ def checks(data: dict) -> list:
           row['fraction_of_square_ceiling'], TARGETS['door_flops_fraction'], True,
           f"{row['achieved_flops_s']:.3g} FLOP/s; over the layer-shaped ceiling: "
           f"{row.get('fraction_of_layer_ceiling', float('nan')):.3f}"))
-  found += _chunk_checks(data, settings) + _steps_per_state_checks(data, settings)
+  found += _chunk_checks(data) + _steps_per_state_checks(data)
   return found
 
 
-def _chunk_checks(data, settings):
+def _lever_rows(data, lever):
+  return [row for row in data['levers'] if row['lever'] == lever]
+
+
+def _chunk_checks(data):
   """The door-size speedup target again with our own K = 1 chunk as the per-step side: the
   effect of chunking alone (both sample on the device)."""
-  rows = {}
-  for row in data['update']:
-    case = row['case']
-    if case['size'] == 'door' and case['seeds'] == 1 and _is_default(
-        {'case': {**case, 'chunk': settings['default_chunk']}}, settings):
-      rows.setdefault(case['variant'], {})[case['chunk']] = row
   found = []
-  for variant, by_chunk in sorted(rows.items()):
-    K = settings['default_chunk']
-    if K in by_chunk and 1 in by_chunk and K != 1:
+  for row in _lever_rows(data, 'chunk'):
+    case = row['reference_case']
+    if case['size'] == 'door' and case['seeds'] == 1:
       found.append(_check(
-          f'door-sized {variant} S=1: our K={K} chunk over our K=1 chunk (steps/s per seed)',
-          by_chunk[K]['per_seed_steps_s'] / by_chunk[1]['per_seed_steps_s'],
-          TARGETS['door_speedup'], True, 'informative: chunking alone, no host sampling'))
+          f"door-sized {case['variant']} S=1: our K={case['chunk']} chunk over our K=1 chunk "
+          '(steps/s per seed)', 1.0 / row['speedup'], TARGETS['door_speedup'], True,
+          'informative: chunking alone, no host sampling'))
   return found
 
 
-def _steps_per_state_checks(data, settings):
-  T = settings['default_flow_steps']
-  by_k = {}
-  for row in data['update']:
-    case = row['case']
-    if _is_default(row, settings, any_k=True) and case['variant'] != 'bc':
-      by_k.setdefault((case['size'], case['variant']), {})[case['steps_per_state']] = row
+def _steps_per_state_checks(data):
   found = []
-  for (size, variant), rows in sorted(by_k.items()):
-    if 1 in rows and T in rows and T != 1:
-      ratio = rows[1]['update_s'] / rows[T]['update_s']
-      found.append(_check(
-          f'{size} {variant} T={T}: update time with steps_per_state=1 over steps_per_state=T',
-          ratio, TARGETS['steps_per_state_time_ratio'], False,
-          'target set for T=10' + ('' if T == 10 else f'; measured at T={T}')))
+  for row in _lever_rows(data, 'steps_per_state'):
+    case, T = row['reference_case'], row['reference_case']['flow_steps']
+    # steps/s at k = T over steps/s at k: the time of an update at k over its time at k = T
+    found.append(_check(
+        f"{case['size']} {case['variant']} T={T}: update time with steps_per_state="
+        f"{case['steps_per_state']} over steps_per_state=T", row['speedup'],
+        TARGETS['steps_per_state_time_ratio'], False,
+        'target set for T=10 and k=1' + ('' if (T, case['steps_per_state']) == (10, 1)
+                                         else f'; measured at T={T}')))
   return found
 
 
@@ -228,22 +232,23 @@ def markdown(data: dict) -> str:
                        r['memory']['host_peak_rss_increase_mb'],
                        r['memory'].get('device_peak_mb')] for r in data['update']]))
   if data['levers']:
-    out.append('\n## Levers (each against the default at the same point)\n\n' + _table(
-        ['size', 'variant', 'lever', 'setting', 'steps/s per seed', 'reference steps/s',
-         'setting / reference', 'compile s', 'XLA temp MB', 'reference temp MB'],
-        [[r['size'], r['variant'], r['lever'], r['setting'], r['per_seed_steps_s'],
-          r['reference_per_seed_steps_s'], r['speedup'], r['compile_s'], r['temp_mb'],
-          r['reference_temp_mb']] for r in data['levers']]))
+    out.append('\n## Levers (each against the default, timed in alternation with it)\n\n'
+               + _table(
+                   ['size', 'variant', 'lever', 'setting', 'steps/s per seed',
+                    'reference steps/s per seed', 'setting / reference (median)',
+                    'range over rounds', 'XLA temp MB', 'reference temp MB'],
+                   [[r['size'], r['variant'], r['lever'], r['setting'], r['per_seed_steps_s'],
+                     r['reference_per_seed_steps_s'], r['speedup'], _range(r),
+                     r['temp_mb'], r['reference_temp_mb']] for r in data['levers']]))
   out.append('\nNot measured separately:\n\n' + ''.join(
       f"- {n['lever']}: {n['reason']}\n" for n in data['not_measured']))
   out.append('\nNotes:\n\n' + ''.join(f'- {note}\n' for note in data['notes']))
   if data['baseline']:
     out.append('\n## Against a per-step, host-sampled, seed-after-seed baseline\n\n' + _table(
-        ['size', 'variant', 'S', 'T', 'k', 'K (ours)', 'ours steps/s total',
-         'baseline steps/s total', 'speedup', 'updates/seed ours', 'updates/seed baseline'],
-        [_case_cells(r['case']) + [r['ours_total_steps_s'], r['baseline']['total_steps_s'],
-                                   r['speedup'], r['ours_updates_per_seed'],
-                                   r['baseline']['updates_per_seed']]
+        ['size', 'variant', 'S', 'T', 'k', 'K', 'ours steps/s total',
+         'baseline steps/s total', 'speedup (median)', 'range over rounds'],
+        [_case_cells(r['case']) + [r['ours_total_steps_s'], r['baseline_total_steps_s'],
+                                   r['speedup'], _range(r)]
          for r in data['baseline']]))
   if data['eval']:
     out.append('\n## Evaluation throughput (untrained toy-sized agent)\n\n' + _table(
@@ -256,6 +261,10 @@ def markdown(data: dict) -> str:
     out.append('\n## Errors\n\n' + ''.join(
         f"- {e['section']} {e['label']}: {e['error']}\n" for e in data['errors']))
   return ''.join(out)
+
+
+def _range(row):
+  return f"{row['speedup_min']:.3g}-{row['speedup_max']:.3g} ({row['rounds']} rounds)"
 
 
 def _percent(fraction):

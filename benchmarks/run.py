@@ -11,10 +11,11 @@ import jax
 from absl import logging
 
 from benchmarks import cases, ceiling, report
-from benchmarks.baseline import measure_baseline
+from benchmarks.baseline import PerStepBaseline
 from benchmarks.eval_throughput import measure_eval
+from benchmarks.measure import time_paired
 from benchmarks.settings import Settings
-from benchmarks.update_throughput import flops_per_update, measure_chunk
+from benchmarks.update_throughput import Chunk, flops_per_update, measure_chunk
 
 
 def _meta(settings: Settings) -> dict:
@@ -25,6 +26,23 @@ def _meta(settings: Settings) -> dict:
           'default_matmul_precision': str(jax.config.jax_default_matmul_precision),
           'started': datetime.datetime.now().isoformat(timespec='seconds'),
           'smoke': settings.smoke}
+
+
+def _two_chunks(size, dataset, case, reference, chunks: dict):
+  """The calls of a lever's pair; the Chunks are left in `chunks` for their compiled memory."""
+  chunks['case'] = Chunk(size, case, dataset)
+  chunks['reference'] = Chunk(size, reference, dataset)
+  return (chunks['case'].call, chunks['reference'].call, case.chunk * case.seeds,
+          reference.chunk * reference.seeds)
+
+
+def _chunk_and_baseline(size, dataset, case):
+  """Our chunk and the per-step baseline doing the same work per call."""
+  ours = Chunk(size, case, dataset)
+  theirs = PerStepBaseline(cases.make_agent(size, case), dataset, size.batch_size, case.seeds,
+                           case.chunk)
+  steps = case.chunk * case.seeds
+  return ours.call, theirs.call, steps, steps
 
 
 class Runner:
@@ -59,17 +77,24 @@ class Runner:
 
   # ---- sections ----
 
-  def run_ceiling(self):
+  def run_ceiling(self, again_at_end: bool = False):
+    """The matmul ceilings; `again_at_end` re-measures the square float32 one after the other
+    sections, since a CPU's clock drifts over a long run (the report takes the higher)."""
     s = self.settings
     batch, width, depth = s.ceiling_layer
     # An accelerator needs a bigger product than a CPU to reach its peak.
     n = s.ceiling_square or (1024 if jax.default_backend() == 'cpu' else 8192)
-    measurements = {
-        'square_float32': lambda: ceiling.square_matmul(n, 'float32', s.budget_s),
-        'layer_float32': lambda: ceiling.layer_matmuls(batch, width, depth, 'float32',
-                                                       s.budget_s)}
-    if 'bf16' in s.levers:
-      measurements['square_bfloat16'] = lambda: ceiling.square_matmul(n, 'bfloat16', s.budget_s)
+    if again_at_end:
+      measurements = {
+          'square_float32_end': lambda: ceiling.square_matmul(n, 'float32', s.budget_s)}
+    else:
+      measurements = {
+          'square_float32': lambda: ceiling.square_matmul(n, 'float32', s.budget_s),
+          'layer_float32': lambda: ceiling.layer_matmuls(batch, width, depth, 'float32',
+                                                         s.budget_s)}
+      if 'bf16' in s.levers:
+        measurements['square_bfloat16'] = lambda: ceiling.square_matmul(n, 'bfloat16',
+                                                                         s.budget_s)
     for name, measure in measurements.items():
       row = self._guarded('ceiling', name, measure)
       if row is not None:
@@ -111,52 +136,60 @@ class Runner:
       for case in sorted(dict.fromkeys(todo), key=lambda case: case.seeds):
         self.update_row(case)
 
+  def paired(self, section: str, label: str, make_calls):
+    """time_paired over make_calls() -> (call, reference, steps per call, reference steps per
+    call); None when the measurement failed (recorded in errors)."""
+    def measure():
+      call, reference, steps, reference_steps = make_calls()
+      return time_paired(call, reference, steps, reference_steps, self.settings.budget_s,
+                         self.settings.pair_rounds)
+    return self._guarded(section, label, measure)
+
   def run_levers(self):
     s = self.settings
     for name in s.lever_sizes:
-      size = self.size(name)
+      size, dataset = self.size(name), self.dataset(name)
       for variant in s.lever_variants:
         for lever in s.levers:
           for setting, case, reference in cases.lever_cases(size, variant, lever, s):
-            ref, row = self.update_row(reference), self.update_row(case)
-            if ref is None or row is None:
+            chunks = {}
+            pair = self.paired('levers', f'{case.label()} against the default', functools.partial(
+                _two_chunks, size, dataset, case, reference, chunks))
+            if pair is None:
               continue
-            temp = lambda r: (r.get('compiled_memory') or {}).get('temp_mb')
             lever_row = {
                 'lever': lever, 'setting': setting, 'size': name, 'variant': variant,
-                'case': row['case'], 'reference_case': ref['case'],
-                'per_seed_steps_s': row['per_seed_steps_s'],
-                'reference_per_seed_steps_s': ref['per_seed_steps_s'],
-                'speedup': row['per_seed_steps_s'] / ref['per_seed_steps_s'],
-                'compile_s': row['compile_s'], 'reference_compile_s': ref['compile_s'],
-                'temp_mb': temp(row), 'reference_temp_mb': temp(ref),
-                'host_peak_rss_increase_mb': row['memory']['host_peak_rss_increase_mb']}
+                'case': dataclasses.asdict(case), 'reference_case': dataclasses.asdict(reference),
+                'per_seed_steps_s': pair['rate'] / case.seeds,
+                'reference_per_seed_steps_s': pair['reference_rate'] / reference.seeds,
+                'speedup': pair['ratio'], 'speedup_min': pair['ratio_min'],
+                'speedup_max': pair['ratio_max'], 'rounds': pair['rounds'],
+                'temp_mb': (chunks['case'].compiled_memory() or {}).get('temp_mb'),
+                'reference_temp_mb': (chunks['reference'].compiled_memory() or {}).get('temp_mb')}
+            chunks.clear()
             self.results.add('levers', lever_row)
-            self.log(f"lever    {name:4s} {variant:3s} {setting:36s} x{lever_row['speedup']:.3f} "
-                     'steps/s against the default')
+            self.log(f"lever    {name:4s} {variant:3s} {setting:36s} x{pair['ratio']:.3f} "
+                     f"steps/s against the default (rounds {pair['ratio_min']:.3f}-"
+                     f"{pair['ratio_max']:.3f})")
 
   def run_baseline(self):
     s = self.settings
     for name in s.baseline_sizes:
-      size = self.size(name)
+      size, dataset = self.size(name), self.dataset(name)
       for variant in s.baseline_variants:
         case = cases.default_case(size, variant, s)
-        ours = self.update_row(case)
-        if ours is None:
-          continue
-        row = self._guarded('baseline', case.label(), functools.partial(
-            measure_baseline, cases.make_agent(size, case), self.dataset(name),
-            size.batch_size, case.seeds, ours['updates_per_seed'], s.baseline_max_s))
-        if row is None:
+        pair = self.paired('baseline', case.label(), functools.partial(
+            _chunk_and_baseline, size, dataset, case))
+        if pair is None:
           continue
         self.results.add('baseline', {
-            'case': dataclasses.asdict(case), 'ours_total_steps_s': ours['total_steps_s'],
-            'ours_per_seed_steps_s': ours['per_seed_steps_s'],
-            'ours_updates_per_seed': ours['updates_per_seed'], 'baseline': row,
-            'speedup': ours['total_steps_s'] / row['total_steps_s']})
-        self.log(f"baseline {case.label():60s} {row['total_steps_s']:11.1f} total steps/s  "
-                 f"ours x{ours['total_steps_s'] / row['total_steps_s']:.2f}"
-                 + ('  (fewer updates per seed: capped)' if row['capped'] else ''))
+            'case': dataclasses.asdict(case), 'ours_total_steps_s': pair['rate'],
+            'baseline_total_steps_s': pair['reference_rate'], 'speedup': pair['ratio'],
+            'speedup_min': pair['ratio_min'], 'speedup_max': pair['ratio_max'],
+            'rounds': pair['rounds']})
+        self.log(f"baseline {case.label():60s} {pair['reference_rate']:11.1f} total steps/s  "
+                 f"ours {pair['rate']:.1f}, x{pair['ratio']:.2f} (rounds {pair['ratio_min']:.2f}"
+                 f"-{pair['ratio_max']:.2f})")
 
   def run_eval(self):
     s = self.settings
@@ -181,6 +214,8 @@ class Runner:
     for section in ('ceiling', 'update', 'levers', 'baseline', 'eval'):
       if section in self.settings.sections:
         getattr(self, f'run_{section}')()
+    if 'ceiling' in self.settings.sections and len(self.settings.sections) > 1:
+      self.run_ceiling(again_at_end=True)
     self.results.write()
     for check in self.results.data['checks']:
       self.log(f"target   {'PASS' if check['pass'] else 'FAIL'}  {check['name']}: "

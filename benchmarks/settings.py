@@ -6,7 +6,7 @@ cartesian product is far too slow on a small CPU); every list can be changed fro
 import dataclasses
 
 SECTIONS = ('ceiling', 'update', 'levers', 'baseline', 'eval')
-LEVERS = ('donate', 'unroll', 'critic', 'bf16')
+LEVERS = ('donate', 'unroll', 'critic', 'bf16', 'chunk', 'steps_per_state')
 
 
 @dataclasses.dataclass
@@ -26,14 +26,15 @@ class Settings:
   default_flow_steps: int = 10
   default_steps_per_state: str = '1'
   default_chunk: int = 100
-  # levers, each ON vs OFF at the default point
+  # levers, each ON vs OFF at the default point, timed in alternation with it (as is the
+  # baseline): rounds of back-to-back timings, the median ratio reported
   levers: tuple[str, ...] = LEVERS
   lever_sizes: tuple[str, ...] = ('toy', 'door')
   lever_variants: tuple[str, ...] = ('dir',)
+  pair_rounds: int = 3
   # the per-step, host-sampled, seed-after-seed baseline
   baseline_sizes: tuple[str, ...] = ('toy', 'door')
   baseline_variants: tuple[str, ...] = ('dir', 'div', 'bc')
-  baseline_max_s: float = 60.0  # fewer updates per seed than ours when it would take longer
   # evaluation throughput (toy-sized agent)
   eval_env: str = 'pointmaze'
   eval_seeds: tuple[int, ...] = (1, 8)
@@ -59,7 +60,7 @@ def smoke_settings(**overrides) -> Settings:
       sweep_variants=('dir',), seeds=(2,), flow_steps=(2,), chunks=(2,),
       default_seeds={'toy': 2, 'door': 1}, default_flow_steps=2, default_chunk=2,
       lever_sizes=('toy',), baseline_variants=('dir',),
-      baseline_max_s=5.0, eval_seeds=(1,), eval_episodes=(2,), eval_horizon=5,
+      pair_rounds=1, eval_seeds=(1,), eval_episodes=(2,), eval_horizon=5,
       ceiling_square=64, ceiling_layer=(16, 16, 4), hidden=(16, 16), batch_size=16,
       door_dataset_size=1000, budget_s=0.0, out_dir='benchmarks/results/smoke', smoke=True)
   values.update(overrides)

@@ -13,33 +13,38 @@ def _decision_flow_update(agent):
   return agent.update_decision_flow  # for the `bc` variant: flow matching + critic
 
 
-def measure_chunk(size: cases.Size, case: cases.UpdateCase, dataset, budget_s: float) -> dict:
-  """Gradient steps/s per seed and in total, compile time and memory of one case.
+class Chunk:
+  """One case's compiled training chunk and its seed-stacked states; `call()` runs one chunk and
+  brings its metrics to the host, as the trainer does once per chunk (with K = 1 that is a host
+  round trip, and the metrics, after every update)."""
 
-  Each timed call runs one chunk and brings its metrics to the host, as the trainer does once
-  per chunk; with K = 1 that is a host round trip (and the metrics) after every update.
-  """
-  watch = MemoryWatch()
-  agent = cases.make_agent(size, case)
-  states = train.start_decision_flow(agent, train.init_states(agent, 0, case.seeds))
-  run_chunk = train.make_chunk(agent, train.DECISION_FLOW, size.batch_size, case.chunk,
-                               donate=case.donate)
-  held = {'states': states}
-  del states  # with donation the chunk consumes them; only `held` may refer to the latest
+  def __init__(self, size: cases.Size, case: cases.UpdateCase, dataset):
+    self.case, self.dataset = case, dataset
+    agent = cases.make_agent(size, case)
+    self.run_chunk = train.make_chunk(agent, train.DECISION_FLOW, size.batch_size, case.chunk,
+                                      donate=case.donate)
+    # With donation a chunk consumes its input states: only self.states refers to the latest.
+    self.states = train.start_decision_flow(agent, train.init_states(agent, 0, case.seeds))
 
-  def call():
-    held['states'], metrics = run_chunk(held['states'], dataset)
+  def call(self):
+    self.states, metrics = self.run_chunk(self.states, self.dataset)
     jax.device_get(metrics)
 
-  timing = time_calls(call, budget_s)
-  # The jitted function already compiled this signature, so this lowering costs nothing more.
-  compiled = run_chunk.lower(held['states'], dataset).compile()
+  def compiled_memory(self):
+    # jit already compiled this signature, so this lowering costs nothing more
+    return compiled_memory(self.run_chunk.lower(self.states, self.dataset).compile())
+
+
+def measure_chunk(size: cases.Size, case: cases.UpdateCase, dataset, budget_s: float) -> dict:
+  """Gradient steps/s per seed and in total, compile time and memory of one case."""
+  watch = MemoryWatch()
+  chunk = Chunk(size, case, dataset)
+  timing = time_calls(chunk.call, budget_s)
   per_seed = case.chunk / timing['steady_call_s']
-  row = {'per_seed_steps_s': per_seed, 'total_steps_s': per_seed * case.seeds,
-         'update_s': 1.0 / per_seed, 'updates_per_seed': case.chunk * timing['timed_calls'],
-         'batch_size': size.batch_size, **timing, 'memory': watch.read(),
-         'compiled_memory': compiled_memory(compiled)}
-  return row
+  return {'per_seed_steps_s': per_seed, 'total_steps_s': per_seed * case.seeds,
+          'update_s': 1.0 / per_seed, 'updates_per_seed': case.chunk * timing['timed_calls'],
+          'batch_size': size.batch_size, **timing, 'memory': watch.read(),
+          'compiled_memory': chunk.compiled_memory()}
 
 
 _FLOPS = {}

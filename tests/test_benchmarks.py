@@ -8,7 +8,7 @@ import os
 
 import pytest
 
-from benchmarks import cases, cli
+from benchmarks import cases, cli, measure
 from benchmarks.ceiling import flops_from_cost_analysis
 from benchmarks.settings import smoke_settings
 
@@ -18,7 +18,7 @@ def test_the_smoke_run_writes_every_section_with_positive_numbers(tmp_path, monk
   monkeypatch.setenv('XLA_FLAGS', os.environ.get('XLA_FLAGS', ''))  # smoke appends its flags
   # the cheapest update (bc) at the toy size: one of each kind of measurement
   data = cli.main(['--smoke', f'--out-dir={tmp_path}', '--sizes=toy', '--variants=bc',
-                   '--sweep-sizes=toy', '--sweep-variants=bc', '--levers=donate',
+                   '--sweep-sizes=toy', '--sweep-variants=bc', '--levers=donate,chunk',
                    '--lever-variants=bc', '--baseline-sizes=toy', '--baseline-variants=bc'])
   with open(tmp_path / 'throughput.json') as f:
     assert json.load(f) == json.loads(json.dumps(data, default=str))
@@ -28,8 +28,8 @@ def test_the_smoke_run_writes_every_section_with_positive_numbers(tmp_path, monk
   assert set(data['ceiling']) >= {'square_float32', 'layer_float32'}
   assert all(c['flops_per_s'] > 0 for c in data['ceiling'].values())
 
-  (update, no_donation) = data['update']
-  assert not no_donation['case']['donate']
+  assert set(data['ceiling']) >= {'square_float32', 'square_float32_end'}
+  (update,) = data['update']  # the levers' cases are timed in pairs, not as sweep rows
   for row in data['update']:
     for key in ('per_seed_steps_s', 'total_steps_s', 'update_s', 'flops_per_update',
                 'achieved_flops_s', 'fraction_of_square_ceiling', 'fraction_of_layer_ceiling'):
@@ -37,12 +37,15 @@ def test_the_smoke_run_writes_every_section_with_positive_numbers(tmp_path, monk
     assert row['compile_s'] >= 0 and row['memory']['host_peak_rss_mb'] > 0
     assert row['compiled_memory']['argument_mb'] > 0
 
-  (lever,) = data['levers']
-  assert lever['lever'] == 'donate' and lever['speedup'] > 0
+  donate, chunk = data['levers']
+  assert (donate['lever'], chunk['lever']) == ('donate', 'chunk')
+  assert not donate['case']['donate'] and chunk['case']['chunk'] == 1
+  for row in data['levers']:
+    assert row['speedup_min'] <= row['speedup'] <= row['speedup_max'] and row['speedup'] > 0
+    assert row['per_seed_steps_s'] > 0 and row['reference_per_seed_steps_s'] > 0
 
   (baseline,) = data['baseline']
-  assert baseline['speedup'] > 0 and baseline['baseline']['total_steps_s'] > 0
-  assert baseline['baseline']['updates_per_seed'] >= 1
+  assert baseline['speedup'] > 0 and baseline['baseline_total_steps_s'] > 0
 
   (evaluation,) = data['eval']
   assert evaluation['env_steps_s'] > 0 and evaluation['vector_steps'] == 5
@@ -51,6 +54,42 @@ def test_the_smoke_run_writes_every_section_with_positive_numbers(tmp_path, monk
 
   (check,) = data['checks']  # toy speedup over the baseline; the others need dir and door
   assert check['measured'] > 0 and isinstance(check['pass'], bool)
+
+
+class FakeClock:
+  """perf_counter for benchmarks.measure: each timed call advances it by its own cost, which
+  grows by `drift` per call made (a machine slowing down)."""
+
+  def __init__(self, drift=0.0):
+    self.now, self.calls, self.drift = 0.0, 0, drift
+
+  def __call__(self):
+    return self.now
+
+  def work(self, cost):
+    def call():
+      self.now += cost * (1.0 + self.drift * self.calls)
+      self.calls += 1
+    return call
+
+
+def test_paired_timing_alternates_and_reports_the_median_ratio(monkeypatch):
+  clock = FakeClock()
+  monkeypatch.setattr(measure.time, 'perf_counter', clock)
+  order = []
+  fast, slow = clock.work(1.0), clock.work(4.0)
+  pair = measure.time_paired(lambda: (order.append('a'), fast()),
+                             lambda: (order.append('b'), slow()), 2, 1, 0.0, rounds=3)
+  assert order == ['a', 'b', 'a', 'b', 'b', 'a', 'a', 'b']  # compile calls, then A B, B A, A B
+  assert pair['rate'] == 2.0 and pair['reference_rate'] == 0.25
+  assert pair['ratio'] == pair['ratio_min'] == pair['ratio_max'] == 8.0
+
+  # a machine slowing down by 5% per call: the alternation keeps the median ratio near the truth,
+  # where timing all of A before all of B would not
+  clock = FakeClock(drift=0.05)
+  monkeypatch.setattr(measure.time, 'perf_counter', clock)
+  pair = measure.time_paired(clock.work(1.0), clock.work(1.0), 1, 1, 0.0, rounds=5)
+  assert pair['ratio_min'] < 1.0 < pair['ratio_max'] and abs(pair['ratio'] - 1.0) < 0.06
 
 
 def test_cost_analysis_flops_come_from_a_dict_a_list_or_nothing():
