@@ -70,12 +70,14 @@ class UpdateCase:
   donate: bool = True
   scan_unroll: int = 1
   critic: str = 'vmap'  # 'loop': the two heads as separate MLPs (benchmarks/critic_loop.py)
+  seeds_per_vmap: int = 0
   matmul_dtype: str = 'float32'
 
   def label(self) -> str:
     knobs = [name for name, on in [
         ('no-donation', not self.donate), (f'unroll={self.scan_unroll}', self.scan_unroll != 1),
         (f'critic={self.critic}', self.critic != 'vmap'),
+        (f'seeds_per_vmap={self.seeds_per_vmap}', self.seeds_per_vmap != 0),
         (self.matmul_dtype, self.matmul_dtype != 'float32')] if on]
     return (f'{self.size:4s} {self.variant:3s} S={self.seeds:<3d} T={self.flow_steps:<2d} '
             f'k={self.steps_per_state:<2d} K={self.chunk:<4d} {" ".join(knobs)}').rstrip()
@@ -85,7 +87,7 @@ def agent_config_of(size: Size, case: UpdateCase) -> AgentConfig:
   return dataclasses.replace(
       size.agent, variant=case.variant, flow_steps=case.flow_steps,
       steps_per_state=case.steps_per_state, scan_unroll=case.scan_unroll,
-      matmul_dtype=case.matmul_dtype)
+      matmul_dtype=case.matmul_dtype, seeds_per_vmap=case.seeds_per_vmap)
 
 
 def agent_factory(size: Size, critic: str):
@@ -145,6 +147,10 @@ def lever_cases(size: Size, variant: str, lever: str, settings: Settings):
     return [('critic heads in a Python loop', dataclasses.replace(base, critic='loop'), base)]
   if lever == 'bf16':
     return [('bfloat16 matmuls', dataclasses.replace(base, matmul_dtype='bfloat16'), base)]
+  if lever == 'seeds_per_vmap':  # seeds one after another instead of one wide vmap
+    many = dataclasses.replace(base, seeds=settings.seed_group_seeds)
+    return [(f'seeds_per_vmap=1 at S={many.seeds}', dataclasses.replace(many, seeds_per_vmap=1),
+             many)]
   if lever == 'chunk':  # the host round trip (and metrics read-back) after every update
     return [] if base.chunk == 1 else [('K=1', dataclasses.replace(base, chunk=1), base)]
   if variant == 'bc':

@@ -40,7 +40,7 @@ PARSERS = {
     'default_flow_steps': int, 'default_steps_per_state': str, 'default_chunk': int,
     'levers': _strings, 'lever_sizes': _strings, 'lever_variants': _strings,
     'baseline_sizes': _strings, 'baseline_variants': _strings,
-    'pair_rounds': int, 'eval_env': str, 'eval_seeds': _ints, 'eval_episodes': _ints,
+    'pair_rounds': int, 'seed_group_seeds': int, 'eval_env': str, 'eval_seeds': _ints, 'eval_episodes': _ints,
     'eval_horizon': _optional_int, 'ceiling_square': int, 'ceiling_layer': _ints,
     'hidden': _optional_ints, 'batch_size': _optional_int, 'door_dataset_size': int,
     'budget_s': float, 'out_dir': str,

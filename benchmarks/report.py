@@ -98,7 +98,7 @@ def _is_default(row, settings):
           and case['flow_steps'] == T and case['chunk'] == settings['default_chunk']
           and case['steps_per_state'] == _default_k(settings, T)
           and case['donate'] and case['scan_unroll'] == 1 and case['critic'] == 'vmap'
-          and case['matmul_dtype'] == 'float32')
+          and case['matmul_dtype'] == 'float32' and not case.get('seeds_per_vmap'))
 
 
 def _check(name, measured, target, higher_is_better, detail):
@@ -190,6 +190,7 @@ def _knobs(case):
       ('no donation', not case['donate']), (f"unroll {case['scan_unroll']}",
                                             case['scan_unroll'] != 1),
       (f"critic {case['critic']}", case['critic'] != 'vmap'),
+      (f"seeds_per_vmap {case.get('seeds_per_vmap')}", bool(case.get('seeds_per_vmap'))),
       (case['matmul_dtype'], case['matmul_dtype'] != 'float32')] if on]
   return ', '.join(knobs) or 'default'
 

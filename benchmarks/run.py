@@ -164,6 +164,8 @@ class Runner:
                 'reference_per_seed_steps_s': pair['reference_rate'] / reference.seeds,
                 'speedup': pair['ratio'], 'speedup_min': pair['ratio_min'],
                 'speedup_max': pair['ratio_max'], 'rounds': pair['rounds'],
+                'rates_per_round': pair['rates'],
+                'reference_rates_per_round': pair['reference_rates'],
                 'temp_mb': (chunks['case'].compiled_memory() or {}).get('temp_mb'),
                 'reference_temp_mb': (chunks['reference'].compiled_memory() or {}).get('temp_mb')}
             chunks.clear()
@@ -186,7 +188,8 @@ class Runner:
             'case': dataclasses.asdict(case), 'ours_total_steps_s': pair['rate'],
             'baseline_total_steps_s': pair['reference_rate'], 'speedup': pair['ratio'],
             'speedup_min': pair['ratio_min'], 'speedup_max': pair['ratio_max'],
-            'rounds': pair['rounds']})
+            'rounds': pair['rounds'], 'ours_rates_per_round': pair['rates'],
+            'baseline_rates_per_round': pair['reference_rates']})
         self.log(f"baseline {case.label():60s} {pair['reference_rate']:11.1f} total steps/s  "
                  f"ours {pair['rate']:.1f}, x{pair['ratio']:.2f} (rounds {pair['ratio_min']:.2f}"
                  f"-{pair['ratio_max']:.2f})")

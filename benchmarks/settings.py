@@ -6,7 +6,7 @@ cartesian product is far too slow on a small CPU); every list can be changed fro
 import dataclasses
 
 SECTIONS = ('ceiling', 'update', 'levers', 'baseline', 'eval')
-LEVERS = ('donate', 'unroll', 'critic', 'bf16', 'chunk', 'steps_per_state')
+LEVERS = ('donate', 'unroll', 'critic', 'bf16', 'seeds_per_vmap', 'chunk', 'steps_per_state')
 
 
 @dataclasses.dataclass
@@ -32,6 +32,7 @@ class Settings:
   lever_sizes: tuple[str, ...] = ('toy', 'door')
   lever_variants: tuple[str, ...] = ('dir',)
   pair_rounds: int = 3
+  seed_group_seeds: int = 16  # the seeds_per_vmap lever's S
   # the per-step, host-sampled, seed-after-seed baseline
   baseline_sizes: tuple[str, ...] = ('toy', 'door')
   baseline_variants: tuple[str, ...] = ('dir', 'div', 'bc')
@@ -60,7 +61,7 @@ def smoke_settings(**overrides) -> Settings:
       sweep_variants=('dir',), seeds=(2,), flow_steps=(2,), chunks=(2,),
       default_seeds={'toy': 2, 'door': 1}, default_flow_steps=2, default_chunk=2,
       lever_sizes=('toy',), baseline_variants=('dir',),
-      pair_rounds=1, eval_seeds=(1,), eval_episodes=(2,), eval_horizon=5,
+      pair_rounds=1, seed_group_seeds=2, eval_seeds=(1,), eval_episodes=(2,), eval_horizon=5,
       ceiling_square=64, ceiling_layer=(16, 16, 4), hidden=(16, 16), batch_size=16,
       door_dataset_size=1000, budget_s=0.0, out_dir='benchmarks/results/smoke', smoke=True)
   values.update(overrides)

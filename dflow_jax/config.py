@@ -52,6 +52,7 @@ class AgentConfig:
   steps_per_state: int = 0  # flow steps per state in the DF losses; 0 means all T
   num_samples: int = 1  # candidates per state when acting, ranked by Q
   scan_unroll: int = 1
+  seeds_per_vmap: int = 0  # 0: all seeds in one vmap; n: groups of n, one after another (CPU)
   matmul_dtype: str = 'float32'  # 'bfloat16': Dense layers compute in bf16, params stay f32
 
   @property
@@ -236,7 +237,8 @@ def validate(config: ml_collections.ConfigDict, dataset_size: int | None = None)
                    ('eval_samples', 1), ('eval_episodes', 1), ('final_eval_episodes', 1),
                    ('eval_interval', 0), ('seed', 0), ('agent.flow_steps', 1),
                    ('agent.time_dim', 2), ('agent.steps_per_state', 0),
-                   ('agent.num_samples', 1), ('agent.scan_unroll', 1)]:
+                   ('agent.num_samples', 1), ('agent.scan_unroll', 1),
+                   ('agent.seeds_per_vmap', 0)]:
     _int_at_least(config, key, low)
   _one_of(config, 'agent.variant', VARIANTS)
   _one_of(config, 'agent.solver', SOLVERS)

@@ -20,7 +20,7 @@ from dflow_jax.tensorboard_log import TensorBoardLog
 # Keys that may change when a run is resumed; any other difference means a different run.
 RESUMABLE_CHANGES = {'progress_bar', 'save_interval', 'max_to_keep', 'eval_samples',
                      'chunk_size', 'df_steps', 'eval_episodes', 'final_eval_episodes',
-                     'eval_interval'}
+                     'eval_interval', 'agent.seeds_per_vmap'}
 PROGRESS_METRICS = {
     train.BEHAVIOR: ('behavior/fm_loss', 'critic/q_loss'),
     train.DECISION_FLOW: ('policy/fm_loss', 'policy/value_term', 'df/flow_value_loss'),

@@ -41,6 +41,20 @@ def test_vmapped_seeds_equal_single_seed_runs(variant):
   assert not np.allclose(leaf[0], leaf[1])
 
 
+def test_seed_groups_run_one_after_another_give_the_same_states():
+  """agent.seeds_per_vmap changes how the seeds are batched (groups of 2 with a remainder of
+  one, or one seed at a time), not what each seed computes."""
+  results = {}
+  for group in (0, 2, 1):
+    config = tiny_config('dir', num_seeds=3, **{'agent.seeds_per_vmap': group})
+    dataset, agent = run.prepare(config)
+    states = train.start_decision_flow(agent, train.init_states(agent, config.seed, 3))
+    results[group] = train.make_chunk(agent, train.DECISION_FLOW, config.batch_size, 3)(
+        states, dataset)
+  for group in (2, 1):
+    assert_trees_close(results[group], results[0], rtol=1e-5, atol=1e-6)
+
+
 @pytest.mark.parametrize('phase', [train.BEHAVIOR, train.DECISION_FLOW])
 def test_a_scan_of_k_updates_equals_k_single_updates(phase):
   config = tiny_config('div')
