@@ -123,6 +123,9 @@ def _wait_for_checkpoint(workdir, proc, timeout=240):
   raise AssertionError('no checkpoint appeared')
 
 
+# Real signals to a training subprocess (about a minute on 2 cores); the in-process
+# interruption above covers resumption in the default run.
+@pytest.mark.slow
 def test_sigint_saves_and_exits_then_sigkill_loses_little_and_resume_finishes(tmp_path):
   workdir = str(tmp_path / 'run')
   proc = subprocess.Popen(_train_cmd(workdir), cwd=ROOT, stdout=subprocess.PIPE,
