@@ -3,6 +3,7 @@
 This is the one place that vmaps over seeds (`over_seeds`). A chunk is
 `jit(scan_K(vmap_S(update(state, dataset.sample(key)))))`: batches are drawn on the device
 inside the scan and the metrics come back once per chunk, averaged over its K updates.
+(`agent.seeds_per_vmap` > 0 runs groups of seeds one after another instead of one vmap_S.)
 """
 import functools
 
