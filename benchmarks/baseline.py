@@ -32,6 +32,7 @@ class PerStepBaseline:
     states = train.start_decision_flow(agent, train.init_states(agent, 0, seeds))
     self.per_seed = [jax.tree.map(lambda x, i=i: x[i], states) for i in range(seeds)]
     self.updates_per_seed = updates_per_seed
+    self.steps_per_call = updates_per_seed * seeds
 
   def call(self):
     for i, state in enumerate(self.per_seed):

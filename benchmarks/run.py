@@ -28,21 +28,14 @@ def _meta(settings: Settings) -> dict:
           'smoke': settings.smoke}
 
 
-def _two_chunks(size, dataset, case, reference, chunks: dict):
-  """The calls of a lever's pair; the Chunks are left in `chunks` for their compiled memory."""
-  chunks['case'] = Chunk(size, case, dataset)
-  chunks['reference'] = Chunk(size, reference, dataset)
-  return (chunks['case'].call, chunks['reference'].call, case.chunk * case.seeds,
-          reference.chunk * reference.seeds)
+def _chunks(size, dataset, *update_cases):
+  return tuple(Chunk(size, case, dataset) for case in update_cases)
 
 
 def _chunk_and_baseline(size, dataset, case):
-  """Our chunk and the per-step baseline doing the same work per call."""
-  ours = Chunk(size, case, dataset)
-  theirs = PerStepBaseline(cases.make_agent(size, case), dataset, size.batch_size, case.seeds,
-                           case.chunk)
-  steps = case.chunk * case.seeds
-  return ours.call, theirs.call, steps, steps
+  """Our chunk and the per-step baseline, doing the same work per call."""
+  return Chunk(size, case, dataset), PerStepBaseline(
+      cases.make_agent(size, case), dataset, size.batch_size, case.seeds, case.chunk)
 
 
 class Runner:
@@ -136,13 +129,14 @@ class Runner:
       for case in sorted(dict.fromkeys(todo), key=lambda case: case.seeds):
         self.update_row(case)
 
-  def paired(self, section: str, label: str, make_calls):
-    """time_paired over make_calls() -> (call, reference, steps per call, reference steps per
-    call); None when the measurement failed (recorded in errors)."""
+  def paired(self, section: str, label: str, make_sides):
+    """time_paired of make_sides() -> (side, reference), each with `call` and `steps_per_call`;
+    (timing, side, reference), or None when the measurement failed (recorded in errors)."""
     def measure():
-      call, reference, steps, reference_steps = make_calls()
-      return time_paired(call, reference, steps, reference_steps, self.settings.budget_s,
-                         self.settings.pair_rounds)
+      side, reference = make_sides()
+      return time_paired(side.call, reference.call, side.steps_per_call,
+                         reference.steps_per_call, self.settings.budget_s,
+                         self.settings.pair_rounds), side, reference
     return self._guarded(section, label, measure)
 
   def run_levers(self):
@@ -152,11 +146,11 @@ class Runner:
       for variant in s.lever_variants:
         for lever in s.levers:
           for setting, case, reference in cases.lever_cases(size, variant, lever, s):
-            chunks = {}
-            pair = self.paired('levers', f'{case.label()} against the default', functools.partial(
-                _two_chunks, size, dataset, case, reference, chunks))
-            if pair is None:
+            measured = self.paired('levers', f'{case.label()} against the default',
+                                   functools.partial(_chunks, size, dataset, case, reference))
+            if measured is None:
               continue
+            pair, chunk, reference_chunk = measured
             lever_row = {
                 'lever': lever, 'setting': setting, 'size': name, 'variant': variant,
                 'case': dataclasses.asdict(case), 'reference_case': dataclasses.asdict(reference),
@@ -166,9 +160,8 @@ class Runner:
                 'speedup_max': pair['ratio_max'], 'rounds': pair['rounds'],
                 'rates_per_round': pair['rates'],
                 'reference_rates_per_round': pair['reference_rates'],
-                'temp_mb': (chunks['case'].compiled_memory() or {}).get('temp_mb'),
-                'reference_temp_mb': (chunks['reference'].compiled_memory() or {}).get('temp_mb')}
-            chunks.clear()
+                'temp_mb': (chunk.compiled_memory() or {}).get('temp_mb'),
+                'reference_temp_mb': (reference_chunk.compiled_memory() or {}).get('temp_mb')}
             self.results.add('levers', lever_row)
             self.log(f"lever    {name:4s} {variant:3s} {setting:36s} x{pair['ratio']:.3f} "
                      f"steps/s against the default (rounds {pair['ratio_min']:.3f}-"
@@ -180,10 +173,11 @@ class Runner:
       size, dataset = self.size(name), self.dataset(name)
       for variant in s.baseline_variants:
         case = cases.default_case(size, variant, s)
-        pair = self.paired('baseline', case.label(), functools.partial(
+        measured = self.paired('baseline', case.label(), functools.partial(
             _chunk_and_baseline, size, dataset, case))
-        if pair is None:
+        if measured is None:
           continue
+        pair = measured[0]
         self.results.add('baseline', {
             'case': dataclasses.asdict(case), 'ours_total_steps_s': pair['rate'],
             'baseline_total_steps_s': pair['reference_rate'], 'speedup': pair['ratio'],

@@ -20,6 +20,7 @@ class Chunk:
 
   def __init__(self, size: cases.Size, case: cases.UpdateCase, dataset):
     self.case, self.dataset = case, dataset
+    self.steps_per_call = case.chunk * case.seeds
     agent = cases.make_agent(size, case)
     self.run_chunk = train.make_chunk(agent, train.DECISION_FLOW, size.batch_size, case.chunk,
                                       donate=case.donate)

@@ -3,6 +3,7 @@
 Every experiment config starts from `base_config()` and changes values; validation refuses
 unknown keys and bad values before anything is compiled.
 """
+import copy
 import dataclasses
 import numbers
 
@@ -68,14 +69,13 @@ RETIRED_KEYS = {'agent.remat_flow': 'no gradient flows through the flow rollout'
 
 def drop_retired_keys(saved: dict) -> dict:
   """A copy of a saved (nested) config dict without the RETIRED_KEYS."""
-  saved = {k: dict(v) if isinstance(v, dict) else v for k, v in saved.items()}
+  saved = copy.deepcopy(saved)
   for dotted in RETIRED_KEYS:
     *parents, leaf = dotted.split('.')
     node = saved
     for part in parents:
-      node = node.get(part, {}) if isinstance(node, dict) else {}
-    if isinstance(node, dict):
-      node.pop(leaf, None)
+      node = node.get(part) or {}
+    node.pop(leaf, None)
   return saved
 
 
