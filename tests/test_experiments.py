@@ -16,6 +16,8 @@ def _config_strings():
   for family in FAMILIES:
     for task in _module(family).TASKS:
       for options in ((), ('quick',), ('cpu',), ('minari',), ('minari', 'quick')):
+        if 'minari' in options and task.endswith('-mixed'):
+          continue  # local only, refused with minari (tested below)
         yield family, ','.join((task,) + options)
 
 
@@ -57,9 +59,17 @@ def test_bad_config_strings_are_refused_with_the_valid_choices(config_string, wo
   assert 'umaze' in str(error.value)
 
 
-def test_only_expert_gym_mujoco_data_is_local():
+def test_only_expert_and_mixed_gym_mujoco_data_are_local():
   module = _module('gym_mujoco')
   datasets = {t: module.get_config(t).dataset for t in module.TASKS}
   for task, dataset in datasets.items():
-    assert dataset.startswith('dflow/') == task.endswith('-expert')
+    assert dataset.startswith('dflow/') == task.endswith(('-expert', '-mixed'))
   assert datasets['halfcheetah-expert'] == 'dflow/mujoco/halfcheetah/expert-v0'
+  assert datasets['hopper-mixed'] == 'dflow/mujoco/hopper/mixed-v0'
+  assert module.get_config('hopper-expert,minari').dataset == 'mujoco/hopper/expert-v0'
+
+
+def test_mixed_gym_mujoco_data_has_no_minari_download():
+  with pytest.raises(ConfigError, match='no Minari dataset') as error:
+    _module('gym_mujoco').get_config('walker2d-mixed,minari,quick')
+  assert '\n' not in str(error.value) and 'dflow/mujoco/walker2d/mixed-v0' in str(error.value)

@@ -1,14 +1,17 @@
 """`python -m dflow_jax.data generate`: a regenerated dataset is a local Minari dataset that the
 loader reads back, with its provenance, reference scores and evaluation env."""
+import contextlib
+import io
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from dflow_jax import data
 from dflow_jax.data import registry
-from dflow_jax.data.__main__ import generate
+from dflow_jax.data.__main__ import generate, main
 from dflow_jax.data.shared_files import shared_data_dir
 from dflow_jax.envs.make import make_eval_env
 
@@ -38,6 +41,7 @@ def test_generated_pointmaze_reads_back_as_transitions(umaze):
   np.testing.assert_array_equal(t.prev_actions[1:ends[0] + 1], t.actions[:ends[0]])
   # Flattened as [achieved_goal, desired_goal, observation]: the position is the achieved goal.
   np.testing.assert_allclose(t.observations[:, :2], t.observations[:, 4:6], atol=1e-5)
+  assert (Path(summary['path']) / 'return_histogram.png').is_file()
 
 
 def test_reward_convention_and_metadata(umaze):
@@ -59,6 +63,7 @@ def test_eval_env_observations_match_the_dataset_layout(umaze):
 def test_every_listed_dataset_has_a_recipe_and_the_rest_a_clear_refusal():
   names = sorted(registry.BUILDERS)
   assert 'dflow/door/human-v2' in names and 'dflow/mujoco/hopper/expert-v0' in names
+  assert all(f'dflow/mujoco/{env}/mixed-v0' in names for env in registry.MUJOCO_ENVS)
   out = subprocess.run([sys.executable, '-m', 'dflow_jax.data', 'generate', 'dflow/pen/human-v2'],
                        capture_output=True, text=True, timeout=60)
   assert out.returncode == 2
@@ -80,6 +85,76 @@ def test_door_human_regenerates_and_reads_back(tmp_path, monkeypatch):
   env = make_eval_env(data.metadata('dflow/door/human-v2')['eval_env'])
   assert env.spec.max_episode_steps == 200 and env.observation_space.shape == (39,)
   env.close()
+
+
+needs_mujoco_actors = pytest.mark.skipif(not (shared_data_dir() / 'mujoco').is_dir(),
+                                         reason='shared/data not found (set DFLOW_SHARED_DATA)')
+MIXED = 'dflow/mujoco/hopper/mixed-v0'
+
+
+@pytest.fixture(scope='module')
+def hopper_mixed(tmp_path_factory):
+  """The CLI's run of a 3000-step hopper mixed dataset: (stdout, transitions, returns, ours).
+
+  Read back before returning, so that MINARI_DATASETS_PATH goes back to the umaze fixture's
+  for the tests that use that one."""
+  from dflow_jax.data import minari_io
+  root = tmp_path_factory.mktemp('minari')
+  stdout = io.StringIO()
+  with pytest.MonkeyPatch.context() as patch, contextlib.redirect_stdout(stdout):
+    patch.setenv('MINARI_DATASETS_PATH', str(root))
+    assert main(['generate', MIXED, '--steps', '3000', '--quiet']) == 0
+    _, _, returns = minari_io.read_transitions(MIXED)
+    return stdout.getvalue(), data.load(MIXED), returns, data.metadata(MIXED)
+
+
+@needs_mujoco_actors
+def test_mixed_hopper_records_one_noise_level_and_return_per_episode(hopper_mixed):
+  _, t, returns, meta = hopper_mixed
+  assert t.observations.shape == (3000, 11) and t.actions.shape == (3000, 3)
+  assert float(np.abs(t.actions).max()) <= 1.0
+  # Falls are terminations; the last episode (cut to fit the budget) ends with a truncation.
+  episodes = int(t.terminals.sum() + t.timeouts.sum())
+  assert t.terminals.sum() >= 1 and t.timeouts[-1] == 1.0 and len(returns) == episodes
+  levels = meta['episode_noise_levels']
+  assert len(levels) == episodes and all(0.0 <= level <= 1.0 for level in levels)
+  assert len(set(levels)) == episodes  # drawn per episode, not once
+  np.testing.assert_allclose(meta['episode_returns'], returns, rtol=1e-4, atol=1e-3)
+  assert 'hopper-full-replay-v2' in meta['reference_scores']['source']
+  assert meta['eval_env'] == {'family': 'mujoco', 'env': 'Hopper-v5'}
+
+
+@needs_mujoco_actors
+def test_mixed_hopper_returns_fall_with_the_noise_level(hopper_mixed):
+  """The less noisy half of the complete episodes earns well over the noisier half (2.6x with
+  seed 0); the deterministic expert alone, or one noise level for all, would not."""
+  _, _, _, meta = hopper_mixed
+  levels = np.array(meta['episode_noise_levels'][:-1])  # the last one is cut short
+  returns = np.array(meta['episode_returns'][:-1])
+  order = np.argsort(levels)
+  half = len(order) // 2
+  assert half >= 3
+  assert returns[order[:half]].mean() > 1.6 * returns[order[-half:]].mean()
+
+
+@needs_mujoco_actors
+def test_mixed_generation_writes_and_prints_a_return_histogram(hopper_mixed):
+  stdout, _, _, _ = hopper_mixed
+  (line,) = [line for line in stdout.splitlines() if line.startswith('return histogram: ')]
+  png = Path(line.split(': ', 1)[1])
+  assert png.name == 'return_histogram.png' and png.parent.name == 'mixed-v0'
+  assert png.read_bytes().startswith(b'\x89PNG')
+
+
+@needs_mujoco_actors
+def test_mixed_noise_levels_are_reproducible_from_seed_and_episode():
+  from dflow_jax.data import gym_mujoco
+  first, again = (list(gym_mujoco.generate_mixed('hopper', 400, seed=3)) for _ in range(2))
+  assert sum(map(len, first)) == 400
+  for k, (episode, repeat) in enumerate(zip(first, again, strict=True)):
+    expected = np.random.default_rng(gym_mujoco.MIXED_NOISE_OFFSET + 3 + k).uniform()
+    assert episode.noise_level == repeat.noise_level == pytest.approx(expected)
+    np.testing.assert_array_equal(episode.actions, repeat.actions)
 
 
 def test_a_quick_pointmaze_run_writes_plots_and_a_summary_table(umaze, tmp_path):

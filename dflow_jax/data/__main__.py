@@ -5,13 +5,14 @@
 
 The dataset is written under MINARI_DATASETS_PATH (default ~/.minari/datasets) with its
 provenance (generator, seed, env id and version, package versions) and reference scores in the
-metadata, and is then read by the same loader as a downloaded one.
+metadata, and is then read by the same loader as a downloaded one. A histogram of its episode
+returns is written beside it (<dataset>/return_histogram.png).
 """
 import argparse
 import sys
 import time
 
-from dflow_jax.data import minari_io, registry
+from dflow_jax.data import minari_io, registry, return_histogram
 
 
 def _parser():
@@ -45,15 +46,22 @@ def generate(name: str, steps: int | None, seed: int, quiet: bool = False) -> di
       'eval_env': recipe.eval_env, 'reference_scores': refs,
       'generation_seconds': round(generation_s, 1),
   }
+  returns = [episode.episode_return for episode in episodes]
+  noise_levels = None
+  if any(episode.noise_level is not None for episode in episodes):  # varied per episode
+    noise_levels = [episode.noise_level for episode in episodes]
+    dflow['episode_noise_levels'] = [round(level, 4) for level in noise_levels]
+    dflow['episode_returns'] = [round(r, 4) for r in returns]
   path = minari_io.write_dataset(
       name, episodes, env=env, dflow=dflow, ref_min_score=refs.get('ref_min_score'),
       ref_max_score=refs.get('ref_max_score'), description=recipe.description)
   env.close()
-  returns = [episode.episode_return for episode in episodes]
+  histogram = return_histogram.write(path / return_histogram.FILENAME, returns, noise_levels,
+                                     title=name)
   summary = {
       'path': str(path), 'episodes': len(episodes), 'steps': sum(map(len, episodes)),
       'mean_return': sum(returns) / len(returns), 'generation_seconds': generation_s,
-      'reference_scores': refs,
+      'reference_scores': refs, 'return_histogram': str(histogram),
   }
   return summary
 
@@ -80,6 +88,7 @@ def main(argv=None) -> int:
         f'in {summary["generation_seconds"]:.0f} s; mean return {summary["mean_return"]:.1f}')
   for key, value in summary['reference_scores'].items():
     print(f'  {key}: {value}')
+  print(f'return histogram: {summary["return_histogram"]}')
   return 0
 
 

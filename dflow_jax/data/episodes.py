@@ -12,6 +12,8 @@ class Episode:
   observations: [L + 1, obs_dim] array, or a dict of such arrays (PointMaze); the last entry is
     the observation after the final step.
   terminations: true ends (no bootstrap); truncations: time limits and success cut-offs.
+  noise_level: the action-noise scale of the episode, for generators that vary it per episode
+    (recorded in the dataset's metadata).
   """
   observations: Any
   actions: np.ndarray  # [L, action_dim]
@@ -19,6 +21,7 @@ class Episode:
   terminations: np.ndarray  # [L] bool
   truncations: np.ndarray  # [L] bool
   seed: int | None = None
+  noise_level: float | None = None
 
   def __len__(self) -> int:
     return len(self.actions)

@@ -1,9 +1,11 @@
-"""Gym-MuJoCo expert episodes regenerated offline from SB3 TQC actors (label them `-regen`).
+"""Gym-MuJoCo expert and mixed-quality episodes regenerated offline from SB3 TQC actors (label
+them `-regen`).
 
 D4RL's own SAC policies are not available; these TQC actors (shared/data/mujoco) play the expert.
 Episode k of `generate_expert(env_name, n, seed)` resets with `seed + k` and draws its action
 noise from `np.random.default_rng(MUJOCO_NOISE_OFFSET + seed + k)`; seed 0 reproduces the
-protocol of shared/data/README.md (reset k, noise 2000 + k).
+protocol of shared/data/README.md (reset k, noise 2000 + k). `generate_mixed` likewise resets
+with `seed + k` and draws from `np.random.default_rng(MIXED_NOISE_OFFSET + seed + k)`.
 """
 from collections.abc import Iterator
 
@@ -11,12 +13,13 @@ import gymnasium as gym
 import numpy as np
 
 from dflow_jax.data.episodes import Episode
-from dflow_jax.data.rollouts import Progress, sampled_episodes
+from dflow_jax.data.rollouts import Progress, report_progress, rollout, sampled_episodes
 from dflow_jax.data.shared_files import load_npz
 
 ENV_IDS = {'halfcheetah': 'HalfCheetah-v5', 'hopper': 'Hopper-v5', 'walker2d': 'Walker2d-v5'}
 HORIZON = 1000
 MUJOCO_NOISE_OFFSET = 2000
+MIXED_NOISE_OFFSET = 3000  # apart from the expert's streams, so the two datasets do not share noise
 
 
 def short_name(env_name: str) -> str:
@@ -89,4 +92,38 @@ def generate_expert(env_name: str, num_episodes: int, seed: int = 0,
                               MUJOCO_NOISE_OFFSET, progress)
 
 
-__all__ = ['ENV_IDS', 'TqcActor', 'generate_expert', 'make_env']
+def generate_mixed(env_name: str, num_steps: int, seed: int = 0,
+                   progress: Progress = None) -> Iterator[Episode]:
+  """Mixed-quality episodes: the expert's deterministic action plus per-episode Gaussian noise.
+
+  Episode k draws its noise level sigma ~ U[0, 1] from its own rng (see the module docstring),
+  then adds N(0, sigma^2) noise from that rng to each action dimension of the TQC actor's
+  deterministic action (tanh of the mean), clipped to the action bounds; the episode records
+  sigma as its `noise_level`. Returns thus range from poor (sigma near 1) to expert (sigma 0).
+  Horizon 1000, Hopper and Walker2d falls recorded as terminations; `num_steps` in all, the last
+  episode cut (truncated) to fit.
+  """
+  actor = TqcActor.load(env_name)
+  env = make_env(env_name)
+  try:
+    remaining, k = num_steps, 0
+    while remaining > 0:
+      rng = np.random.default_rng(MIXED_NOISE_OFFSET + seed + k)
+      sigma = float(rng.uniform(0.0, 1.0))
+
+      def noisy_expert(obs, t, rng=rng, sigma=sigma):
+        action = actor.deterministic(obs)
+        noise = sigma * rng.standard_normal(action.shape).astype(np.float32)
+        return np.clip(action + noise, actor.low, actor.high)
+
+      # max_steps cuts the last episode as `rollouts.cut` would, without simulating the rest.
+      episode = rollout(env, noisy_expert, reset_seed=seed + k, max_steps=remaining,
+                        episode_seed=seed + k)
+      episode.noise_level = sigma
+      remaining, k = remaining - len(episode), k + 1
+      yield report_progress(progress, episode)
+  finally:
+    env.close()
+
+
+__all__ = ['ENV_IDS', 'TqcActor', 'generate_expert', 'generate_mixed', 'make_env']

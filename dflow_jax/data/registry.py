@@ -125,6 +125,29 @@ def _mujoco_expert(name: str) -> Recipe:
       description=f'{MUJOCO_ENVS[name]}: sampled actions of a TQC expert, regenerated offline')
 
 
+def _mujoco_mixed_refs(name: str) -> dict:
+  """D4RL publishes one REF_MIN / REF_MAX per env, the same for each of its datasets; full-replay
+  (random to expert) is the published kind closest to mixed quality."""
+  refs = _published_refs(f'{name}-full-replay-v2')
+  refs['source'] += f' (the same for every {name}-*-v2 dataset)'
+  return refs
+
+
+def _mujoco_mixed(name: str) -> Recipe:
+  import gymnasium as gym
+
+  from dflow_jax.data import gym_mujoco
+  return Recipe(
+      episodes=lambda n, seed, progress: gym_mujoco.generate_mixed(name, n, seed, progress),
+      make_env=lambda: gym.make(MUJOCO_ENVS[name]),
+      default_steps=1_000_000,
+      eval_env={'family': 'mujoco', 'env': MUJOCO_ENVS[name]},
+      reference_scores=lambda: _mujoco_mixed_refs(name),
+      description=f'{MUJOCO_ENVS[name]}: mixed quality, a TQC expert\'s deterministic actions plus '
+                  'Gaussian noise of a per-episode scale drawn from U[0, 1] (returns from poor to '
+                  'expert), regenerated offline')
+
+
 def _builders() -> dict[str, Callable[[], Recipe]]:
   builders = {}
   for size in POINTMAZE_SIZES:
@@ -137,6 +160,7 @@ def _builders() -> dict[str, Callable[[], Recipe]]:
   builders['dflow/door/cloned-v2'] = _door_cloned
   for name in MUJOCO_ENVS:
     builders[f'dflow/mujoco/{name}/expert-v0'] = lambda name=name: _mujoco_expert(name)
+    builders[f'dflow/mujoco/{name}/mixed-v0'] = lambda name=name: _mujoco_mixed(name)
   return builders
 
 

@@ -1,4 +1,5 @@
 """Recording episodes of an actor in a gymnasium env (Minari layout), and fitting step budgets."""
+import dataclasses
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -53,10 +54,10 @@ def cut(episode: Episode, length: int) -> Episode:
     return episode
   truncations = episode.truncations[:length].copy()
   truncations[-1] = True
-  return Episode(
-      observations=episode.observations[:length + 1], actions=episode.actions[:length],
+  return dataclasses.replace(
+      episode, observations=episode.observations[:length + 1], actions=episode.actions[:length],
       rewards=episode.rewards[:length], terminations=episode.terminations[:length],
-      truncations=truncations, seed=episode.seed)
+      truncations=truncations)
 
 
 def tile(episodes: list[Episode], budget: int, progress: Progress) -> Iterator[Episode]:
