@@ -93,8 +93,8 @@ def test_halfcheetah_expert_sampled_return():
 
 
 def test_hopper_fall_is_a_termination():
-  # Seed 0 falls after 807 steps.
-  (episode,) = gym_mujoco.generate_expert('Hopper-v5', 1, seed=0)
+  # Episode 3 of seed 0 falls after 388 steps (mujoco 4.0.0 as pinned; seeds 0-2 last all 1000).
+  episode = list(gym_mujoco.generate_expert('Hopper-v5', 1, seed=3))[0]
   assert len(episode) < 1000
   assert_layout(episode, 11, 3, time_limited=False)
 
