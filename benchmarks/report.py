@@ -28,9 +28,9 @@ NOTES = [
 ]
 
 NOT_MEASURED = [
-    {'lever': 'one rollout shared by the critic and policy losses',
-     'reason': 'always on (decision_flow.prepare_steps); an OFF variant would need a second '
-               'copy of the Decision Flow update, so it is not measured'},
+    {'lever': 'one rollout shared by the flow-value and policy losses',
+     'reason': 'always on (each variant\'s targets in decision_flow); an OFF variant would need '
+               'a second copy of the Decision Flow update, so it is not measured'},
     {'lever': 'dataset sampled on the device vs on the host',
      'reason': 'measured by the baseline section, whose batches are drawn on the host and '
                'transferred every step (together with its other per-step costs)'},

@@ -17,6 +17,7 @@ VARIANTS = ('bc', 'dir', 'div')
 DIR_TARGETS = ('mc', 'td')
 DIR_OBJECTIVES = ('direction', 'velocity')
 Q_AGGREGATIONS = ('min', 'mean')
+VALUE_SCALES = ('advantage', 'q')
 
 
 class ConfigError(ValueError):
@@ -40,6 +41,9 @@ class AgentConfig:
   expectile: float = 0.7
   tau: float = 0.005  # Polyak rate of the target networks
   q_agg: str = 'min'  # how the critic heads combine when a value is read
+  # Both variants: the value term's units, (Q - b(s)) / sigma (decision_flow.normalizer)
+  value_scale: str = 'advantage'
+  policy_ema: float = 0.999  # EMA decay of u_theta's weights, which DF acts with (0: raw weights)
   # DF-dir
   alpha: float = 1.0
   lam: float = 1.0
@@ -48,7 +52,9 @@ class AgentConfig:
   # DF-div
   rho: float = 1.0
   lambda_div: float = 0.1
-  use_prev_action: bool = True
+  # V^chi's target reads neither a_prev (the velocity does not see it) nor anything a_prev
+  # predicts beyond s, so the input is off by default; the ablation turns it on.
+  use_prev_action: bool = False
   # cost and acting
   steps_per_state: int = 0  # flow steps per state in the DF losses; 0 means all T
   num_samples: int = 1  # candidates per state when acting, ranked by Q
@@ -89,6 +95,9 @@ def base_config() -> ml_collections.ConfigDict:
   c.batch_size = 256
   c.bc_steps = 100_000  # behaviour flow + critic
   c.df_steps = 1_000_000  # Decision Flow updates (critic keeps training)
+  # The first Decision Flow updates train the flow value (and critic) only, on the behaviour
+  # flow's rollouts, so that the policy does not start by climbing a random network.
+  c.flow_value_warmup = 0
   c.chunk_size = 1000  # updates per compiled chunk (one host round trip each)
   c.save_interval = 10_000  # updates between checkpoints
   c.max_to_keep = 2
@@ -235,7 +244,7 @@ def validate(config: ml_collections.ConfigDict, dataset_size: int | None = None)
   for key, low in [('num_seeds', 1), ('batch_size', 1), ('bc_steps', 0), ('df_steps', 0),
                    ('chunk_size', 1), ('save_interval', 1), ('max_to_keep', 1),
                    ('eval_samples', 1), ('eval_episodes', 1), ('final_eval_episodes', 1),
-                   ('eval_interval', 0), ('seed', 0), ('agent.flow_steps', 1),
+                   ('eval_interval', 0), ('seed', 0), ('flow_value_warmup', 0), ('agent.flow_steps', 1),
                    ('agent.time_dim', 2), ('agent.steps_per_state', 0),
                    ('agent.num_samples', 1), ('agent.scan_unroll', 1),
                    ('agent.seeds_per_vmap', 0)]:
@@ -245,6 +254,7 @@ def validate(config: ml_collections.ConfigDict, dataset_size: int | None = None)
   _one_of(config, 'agent.activation', tuple(ACTIVATIONS))
   _one_of(config, 'agent.time_embedding', TIME_EMBEDDINGS)
   _one_of(config, 'agent.q_agg', Q_AGGREGATIONS)
+  _one_of(config, 'agent.value_scale', VALUE_SCALES)
   _one_of(config, 'agent.dir_target', DIR_TARGETS)
   _one_of(config, 'agent.dir_objective', DIR_OBJECTIVES)
   _one_of(config, 'agent.use_prev_action', (True, False))
@@ -257,6 +267,7 @@ def validate(config: ml_collections.ConfigDict, dataset_size: int | None = None)
   _number_in(config, 'agent.learning_rate', 0.0, inf, low_open=True)
   _number_in(config, 'agent.discount', 0.0, 1.0)
   _number_in(config, 'agent.behavior_ema', 0.0, 1.0, high_open=True)
+  _number_in(config, 'agent.policy_ema', 0.0, 1.0, high_open=True)
   _number_in(config, 'agent.expectile', 0.0, 1.0, low_open=True, high_open=True)
   _number_in(config, 'agent.tau', 0.0, 1.0, low_open=True)
   for key in ('agent.velocity_hidden', 'agent.critic_hidden'):
@@ -267,6 +278,9 @@ def validate(config: ml_collections.ConfigDict, dataset_size: int | None = None)
   if config.agent.steps_per_state > config.agent.flow_steps:
     _fail('agent.steps_per_state', config.agent.steps_per_state,
           f'must be at most agent.flow_steps = {config.agent.flow_steps} (0 means all)')
+  if config.flow_value_warmup > config.df_steps:
+    _fail('flow_value_warmup', config.flow_value_warmup,
+          f'must be at most df_steps = {config.df_steps} (it is part of the Decision Flow phase)')
   if not isinstance(config.dataset, str) or not config.dataset:
     _fail('dataset', config.dataset, 'must be a dataset name such as "toy/bandit"')
   if dataset_size is not None and config.batch_size > dataset_size:

@@ -23,6 +23,7 @@ RESUMABLE_CHANGES = {'progress_bar', 'save_interval', 'max_to_keep', 'eval_sampl
                      'eval_interval', 'agent.seeds_per_vmap'}
 PROGRESS_METRICS = {
     train.BEHAVIOR: ('behavior/fm_loss', 'critic/q_loss'),
+    train.FLOW_VALUE_WARMUP: ('df/flow_value_loss', 'critic/q_loss'),
     train.DECISION_FLOW: ('policy/fm_loss', 'policy/value_term', 'df/flow_value_loss'),
 }
 
@@ -115,7 +116,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
 
   names = train.metric_names(agent, config.batch_size, dataset)
   metrics_log = MetricsLog(os.path.join(workdir, 'metrics.csv'),
-                           set(names[train.BEHAVIOR]) | set(names[train.DECISION_FLOW]), step)
+                           set().union(*names.values()), step)
   tensorboard = TensorBoardLog(workdir, step)
   chunks = train.ChunkCache(agent, config.batch_size)
   env_eval = evaluator.Evaluator.for_run(config, agent)
@@ -125,8 +126,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   last_saved, start_time, start_step = step, time.time(), step
   try:
     while step < total:
-      phase = train.phase_of(step, bc_steps)
-      length = min(config.chunk_size, (bc_steps if phase == train.BEHAVIOR else total) - step)
+      phase = train.phase_of(step, bc_steps, config.flow_value_warmup)
+      length = min(config.chunk_size,
+                   train.phase_end(step, bc_steps, config.flow_value_warmup, total) - step)
       states, metrics = chunks(phase, length)(states, dataset)
       metrics = jax.device_get(metrics)  # the one host transfer of this chunk
       step += length

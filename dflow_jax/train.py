@@ -13,7 +13,8 @@ import jax.numpy as jnp
 from dflow_jax.agents import Agent, AgentState
 from dflow_jax.data import Transitions
 
-BEHAVIOR, DECISION_FLOW = 'behavior', 'decision_flow'
+BEHAVIOR, FLOW_VALUE_WARMUP, DECISION_FLOW = 'behavior', 'flow_value_warmup', 'decision_flow'
+PHASES = (BEHAVIOR, FLOW_VALUE_WARMUP, DECISION_FLOW)
 
 
 def over_seeds(fn, seeds_per_vmap: int = 0):
@@ -51,12 +52,22 @@ def abstract_states(agent: Agent, num_seeds: int):
                         seed_keys(0, num_seeds))
 
 
-def phase_of(step: int, bc_steps: int) -> str:
-  return BEHAVIOR if step < bc_steps else DECISION_FLOW
+def phase_of(step: int, bc_steps: int, flow_value_warmup: int = 0) -> str:
+  """The phase the update after `step` belongs to."""
+  if step < bc_steps:
+    return BEHAVIOR
+  return FLOW_VALUE_WARMUP if step < bc_steps + flow_value_warmup else DECISION_FLOW
+
+
+def phase_end(step: int, bc_steps: int, flow_value_warmup: int, total: int) -> int:
+  """The step at which the phase of `step` ends."""
+  return {BEHAVIOR: bc_steps, FLOW_VALUE_WARMUP: bc_steps + flow_value_warmup,
+          DECISION_FLOW: total}[phase_of(step, bc_steps, flow_value_warmup)]
 
 
 def _update_fn(agent: Agent, phase: str):
-  return agent.update_behavior if phase == BEHAVIOR else agent.update_decision_flow
+  return {BEHAVIOR: agent.update_behavior, FLOW_VALUE_WARMUP: agent.warm_up_flow_value,
+          DECISION_FLOW: agent.update_decision_flow}[phase]
 
 
 def make_chunk(agent: Agent, phase: str, batch_size: int, length: int, donate: bool = True):
@@ -105,7 +116,7 @@ def start_decision_flow(agent: Agent, states: AgentState) -> AgentState:
 def metric_names(agent: Agent, batch_size: int, dataset: Transitions):
   """Names of the metrics each phase reports, from shapes alone (nothing is computed)."""
   names = {}
-  for phase in (BEHAVIOR, DECISION_FLOW):
+  for phase in PHASES:
     update = _update_fn(agent, phase)
     state = jax.eval_shape(agent.init, jax.random.PRNGKey(0))
     batch = jax.eval_shape(lambda d: d.sample(jax.random.PRNGKey(0), batch_size), dataset)

@@ -16,18 +16,25 @@ def constant_velocity(params, s, x, t):
   return jnp.broadcast_to(params['u'], x.shape)
 
 
-def appliers(critic_value=2.0):
+def appliers(critic_value=2.0, state_value=1.0):
   return decision_flow.Appliers(
       action_dim=3, velocity=constant_velocity,
       critic=lambda p, s, a: jnp.full((2,) + a.shape[:-1], critic_value),
+      value=lambda p, s: jnp.full(s.shape[:-1], state_value),
       flow_value=lambda p, s, x, t, prev: x @ W)
+
+
+def df_params(**params):
+  fields = {name: {} for name in decision_flow.DFParams._fields}
+  return decision_flow.DFParams(**{**fields, **params})
 
 
 def flow_steps_at(tau, batch=4):
   return decision_flow.FlowSteps(
       observations=jnp.zeros((batch, 1)), prev_actions=jnp.zeros((batch, 3)),
       x=jnp.ones((batch, 3)) * 0.1, tau=jnp.full((batch,), tau),
-      value_target=jnp.zeros(batch), behavior_velocity=jnp.zeros((batch, 3)))
+      value_target=jnp.zeros(batch), baseline=jnp.zeros(batch),
+      behavior_velocity=jnp.zeros((batch, 3)))
 
 
 def batch_of(n=4):
@@ -38,9 +45,8 @@ def batch_of(n=4):
 def dir_value_gradient(u, **cfg_changes):
   """Gradient of the DF-dir policy loss (value term only: lam = 0) w.r.t. the velocity."""
   cfg = AgentConfig(variant='dir', flow_steps=T, alpha=1.0, lam=0.0, **cfg_changes)
-  loss = lambda p: decision_flow.policy_loss(cfg, appliers(), p, {'flow_value': {},
-                                             'critic': {}}, batch_of(), flow_steps_at(1),
-                                             1.0, jax.random.PRNGKey(0))[0]
+  loss = lambda p: decision_flow.dir_policy_loss(cfg, appliers(), p, df_params(), batch_of(),
+                                                 flow_steps_at(1), 1.0, jax.random.PRNGKey(0))[0]
   return jax.grad(loss)({'u': u})['u']
 
 
@@ -79,29 +85,70 @@ def test_choose_steps_draws_distinct_steps_uniformly():
   np.testing.assert_array_equal(full, np.tile(np.arange(10), (2, 1)))
 
 
-def prepared(variant, **cfg_changes):
-  """prepare_steps with a policy velocity of 1s, a behaviour velocity of 0s, and Q = 2."""
+def prepared(variant, critic_value=2.0, **cfg_changes):
+  """The variant's targets with a policy velocity of 1s, a behaviour velocity of 0s, Q = 2
+  and V_psi = 1."""
   cfg = AgentConfig(variant=variant, flow_steps=T, rho=0.5, **cfg_changes)
-  params = {'policy': {'u': jnp.ones(3)}, 'behavior': {'u': jnp.zeros(3)},
-            'critic': {}, 'flow_value_target': {}}
-  return decision_flow.prepare_steps(cfg, appliers(2.0), params, batch_of(2),
-                                     jax.random.PRNGKey(0))
+  params = df_params(policy={'u': jnp.ones(3)}, behavior={'u': jnp.zeros(3)})
+  return decision_flow.VARIANTS[variant].targets(cfg, appliers(critic_value), params, batch_of(2),
+                                                 jax.random.PRNGKey(0))
 
 
-def test_div_monte_carlo_target_is_the_remaining_divergence_penalty_plus_final_value():
-  steps, q_scale, _ = prepared('div')
-  assert float(q_scale) == pytest.approx(2.0)
+@pytest.mark.parametrize('value_scale, scale, reward', [('q', 2.0, 1.0), ('advantage', 1.0, 1.0)])
+def test_div_monte_carlo_target_is_the_remaining_divergence_penalty_plus_final_value(
+    value_scale, scale, reward):
+  steps, sigma, _ = prepared('div', value_scale=value_scale)
+  assert float(sigma) == pytest.approx(scale)
   per_step_penalty = 0.5 * 0.5 / T * 3.0  # rho * dt / 2 * |1 - 0|^2 summed over 3 dims
-  expected = 1.0 - per_step_penalty * (T - np.asarray(steps.tau))  # R / q_scale = 1
+  expected = reward - per_step_penalty * (T - np.asarray(steps.tau))  # + (R - b) / sigma
   np.testing.assert_allclose(steps.value_target, expected, atol=1e-6)
 
 
+def test_advantage_scale_ignores_a_constant_reward_offset():
+  """Q and V_psi both shift with a reward offset; (Q - V) / mean |Q - V| does not:
+  A = (-1.5, 0.5, -0.5) and mean |A| = 5/6 either way."""
+  cfg = AgentConfig(variant='dir', flow_steps=T, value_scale='advantage')
+  R = jnp.array([3.0, 5.0, 4.0])
+  for offset in (0.0, 100.0):
+    app = appliers(state_value=offset + 4.5)
+    baseline, scale = decision_flow.normalizer(cfg, app, {}, jnp.zeros((3, 1)), R + offset)
+    np.testing.assert_allclose((R + offset - baseline) / scale, [-1.8, 0.6, -0.6], atol=1e-4)
+
+
 def test_dir_targets_monte_carlo_and_td():
-  steps, _, _ = prepared('dir', dir_target='mc')
-  np.testing.assert_allclose(steps.value_target, 2.0)
-  steps, _, _ = prepared('dir', dir_target='td')
+  steps, _, _ = prepared('dir', dir_target='mc', value_scale='q')
+  np.testing.assert_allclose(steps.value_target, 1.0, rtol=1e-5)  # R / mean |R|
+  steps, _, _ = prepared('dir', dir_target='td', value_scale='q')
   tau = np.asarray(steps.tau)
-  # x_{tau + 1} = x_0 + (tau + 1) dt * 1, so the bootstrap is W . x_{tau+1}; R = 2 at the end
+  # x_{tau + 1} = x_0 + (tau + 1) dt * 1, so the bootstrap is W . x_{tau+1}; R~ = 1 at the end
   last = tau == T - 1
-  np.testing.assert_allclose(np.asarray(steps.value_target)[last], 2.0)
-  assert not np.allclose(np.asarray(steps.value_target)[~last], 2.0)
+  np.testing.assert_allclose(np.asarray(steps.value_target)[last], 1.0, rtol=1e-5)
+  assert not np.allclose(np.asarray(steps.value_target)[~last], 1.0)
+
+
+def div_value_gradient(u, rho, tau=1):
+  """Gradient of the DF-div policy loss (flow Q only: lambda_div = 0) w.r.t. the velocity, with
+  u_nu = 0 and the linear flow value V^chi(x) = W . x."""
+  cfg = AgentConfig(variant='div', flow_steps=T, rho=rho, lambda_div=0.0)
+  loss = lambda p: decision_flow.div_policy_loss(cfg, appliers(), p, df_params(), batch_of(),
+                                                 flow_steps_at(tau), 1.0, jax.random.PRNGKey(0))[0]
+  return jax.grad(loss)({'u': u})['u']
+
+
+def test_div_policy_gradient_is_the_closed_form_flow_q_gradient():
+  """-d/du [-rho dt/2 |u - u_nu|^2 + W . (x + dt u)] = dt (rho (u - u_nu) - W): zero exactly at
+  u = u_nu + W / rho, the KL-regularised optimum of one flow step."""
+  dt = 1.0 / T
+  for rho in (0.5, 2.0):
+    u = jnp.array([0.3, -0.7, 1.1])
+    np.testing.assert_allclose(div_value_gradient(u, rho), dt * (rho * u - W), atol=1e-5)
+    optimum = div_value_gradient(W / rho, rho)
+    assert float(jnp.linalg.norm(optimum)) < 1e-5
+
+
+def test_step_divergence_is_the_one_divergence_everywhere():
+  u, u_nu = jnp.array([[1.0, 2.0, 0.0]]), jnp.zeros((1, 3))
+  np.testing.assert_allclose(decision_flow.step_divergence(u, u_nu, 0.1), [0.25])
+  steps, _, metrics = prepared('div')
+  # u_theta = 1s, u_nu = 0s on every step: the path divergence is T * dt / 2 * 3 = 1.5
+  assert float(metrics['df/divergence']) == pytest.approx(1.5)

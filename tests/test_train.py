@@ -111,3 +111,28 @@ def test_metric_names_cover_both_phases():
   assert 'behavior/fm_loss' in names[train.BEHAVIOR]
   assert {'policy/fm_loss', 'df/flow_value_loss', 'df/divergence',
           'critic/q_loss'} <= set(names[train.DECISION_FLOW])
+
+
+def test_phases_follow_bc_steps_then_the_flow_value_warmup():
+  assert [train.phase_of(s, 10, 5) for s in (0, 9, 10, 14, 15, 99)] == [
+      train.BEHAVIOR, train.BEHAVIOR, train.FLOW_VALUE_WARMUP, train.FLOW_VALUE_WARMUP,
+      train.DECISION_FLOW, train.DECISION_FLOW]
+  assert train.phase_of(10, 10) == train.DECISION_FLOW  # no warm-up
+  assert [train.phase_end(s, 10, 5, 40) for s in (3, 12, 20)] == [10, 15, 40]
+
+
+def test_flow_value_warmup_trains_the_flow_value_and_leaves_the_policy():
+  config = tiny_config('div', num_seeds=2)
+  dataset, agent = run.prepare(config)
+  states = train.start_decision_flow(agent, train.init_states(agent, config.seed, 2))
+  before = jax.device_get(states)
+  warm = train.make_chunk(agent, train.FLOW_VALUE_WARMUP, config.batch_size, 3,
+                          donate=False)
+  after, metrics = warm(states, dataset)
+  assert_trees_close(after.policy.params, before.policy.params, rtol=0, atol=0)
+  assert_trees_close(after.policy_ema, before.policy_ema, rtol=0, atol=0)
+  moved = jax.tree.leaves(jax.tree.map(lambda a, b: np.abs(a - b).max(),
+                                       after.flow_value.params, before.flow_value.params))
+  assert max(moved) > 0
+  assert 'df/flow_value_loss' in metrics and 'policy/fm_loss' not in metrics
+  assert int(after.step[0]) == int(before.step[0]) + 3

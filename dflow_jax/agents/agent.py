@@ -22,6 +22,8 @@ class AgentState(flax.struct.PyTreeNode):
   behavior: TrainedNet  # u_nu while it trains
   behavior_ema: dict  # the EMA of u_nu's params: the behaviour flow everything else uses
   policy: TrainedNet  # u_theta (a copy of u_nu until Decision Flow starts)
+  policy_ema: dict  # the EMA of u_theta's params: the weights Decision Flow acts with
+  policy_updates: jax.Array  # Decision Flow policy updates so far (the EMA's ramp reads it)
   critic: TrainedNet
   critic_target: dict
   value: TrainedNet
@@ -49,7 +51,7 @@ class Agent:
     self.optimizer = optax.adam(cfg.learning_rate)
     self.apply = decision_flow.Appliers(
         action_dim=action_dim, velocity=self.velocity_net.apply, critic=self.critic_net.apply,
-        flow_value=self._flow_value_apply)
+        value=self.value_net.apply, flow_value=self._flow_value_apply)
 
   # Equal configs and dims give identical pure functions (the observation statistics are read
   # from the state, not from here), so jit caches keyed on the agent are shared between them.
@@ -81,7 +83,8 @@ class Agent:
     return AgentState(
         step=jnp.zeros((), jnp.int32), rng=keys[4], observation_stats=self.observation_stats,
         behavior=new_net(velocity, self.optimizer), behavior_ema=velocity,
-        policy=new_net(velocity, self.optimizer),
+        policy=new_net(velocity, self.optimizer), policy_ema=velocity,
+        policy_updates=jnp.zeros((), jnp.int32),
         critic=new_net(critic, self.optimizer), critic_target=critic,
         value=new_net(self.value_net.init(keys[2], s), self.optimizer),
         flow_value=new_net(flow_value, self.optimizer), flow_value_target=flow_value)
@@ -118,48 +121,64 @@ class Agent:
         state.behavior, self.optimizer)
     # Averaging the weights damps the step-to-step wobble of the basin boundaries that decide
     # how much mass each mode gets (measured: per-mode mass then moves by about 0.03).
-    # The decay ramps up as (1 + n) / (10 + n) so that the initial weights wash out early.
-    n = state.step.astype(jnp.float32)
-    decay = jnp.minimum(self.cfg.behavior_ema, (1.0 + n) / (10.0 + n))
-    ema = polyak(state.behavior_ema, behavior_net.params, 1.0 - decay)
+    ema = _ema(state.behavior_ema, behavior_net.params, self.cfg.behavior_ema, state.step)
     state, critic_info = self._update_critic(
         state.replace(behavior=behavior_net, behavior_ema=ema, rng=rng), batch)
     return state.replace(step=state.step + 1), {**info, **critic_info}
 
   def start_decision_flow(self, state: AgentState) -> AgentState:
     """u_theta starts as a copy of the (now frozen) u_nu, with a fresh optimiser."""
-    return state.replace(policy=new_net(state.behavior_ema, self.optimizer))
+    return state.replace(policy=new_net(state.behavior_ema, self.optimizer),
+                         policy_ema=state.behavior_ema,
+                         policy_updates=jnp.zeros((), jnp.int32))
 
   # ---- phase 2: Decision Flow (or, for `bc`, more flow matching) ----
+
+  def _flow_value_update(self, state: AgentState, batch):
+    """Critic, one rollout of u_theta, and the flow value's step on it; shared by the warm-up
+    and the full update. Returns (state, DFParams, FlowSteps, sigma, metrics, policy fm key)."""
+    cfg, variant = self.cfg, decision_flow.VARIANTS[self.cfg.variant]
+    batch = self._normalized(state, batch)
+    rng, rollout_key, fm_key = jax.random.split(state.rng, 3)
+    state, critic_info = self._update_critic(state.replace(rng=rng), batch)
+    params = decision_flow.DFParams(
+        policy=state.policy.params, behavior=state.behavior_ema, critic=state.critic.params,
+        value=state.value.params, flow_value=None, flow_value_target=state.flow_value_target)
+    steps, scale, rollout_info = variant.targets(cfg, self.apply, params, batch, rollout_key)
+    flow_value, fv_info = minimize(
+        lambda p: variant.flow_value_loss(cfg, self.apply, p, steps), state.flow_value,
+        self.optimizer)
+    state = state.replace(
+        flow_value=flow_value, step=state.step + 1,
+        flow_value_target=polyak(state.flow_value_target, flow_value.params, cfg.tau))
+    return (state, params._replace(flow_value=flow_value.params), batch, steps, scale,
+            {**critic_info, **rollout_info, **fv_info}, fm_key)
+
+  def warm_up_flow_value(self, state: AgentState, batch):
+    """The flow value learns the behaviour flow's rollouts before the policy follows it (u_theta
+    is still the copy of u_nu), so the first policy steps do not climb a random network."""
+    if self.cfg.variant == 'bc':
+      return self.update_behavior(state, batch)
+    state, _, _, _, _, info, _ = self._flow_value_update(state, batch)
+    return state, info
 
   def update_decision_flow(self, state: AgentState, batch):
     if self.cfg.variant == 'bc':
       return self.update_behavior(state, batch)
-    cfg = self.cfg
-    batch = self._normalized(state, batch)
-    rng, rollout_key, fm_key = jax.random.split(state.rng, 3)
-    state, critic_info = self._update_critic(state.replace(rng=rng), batch)
-    params = {'policy': state.policy.params, 'behavior': state.behavior_ema,
-              'critic': state.critic.params, 'flow_value_target': state.flow_value_target}
-    steps, q_scale, rollout_info = decision_flow.prepare_steps(
-        cfg, self.apply, params, batch, rollout_key)
-    flow_value, fv_info = minimize(
-        lambda p: decision_flow.flow_value_loss(cfg, self.apply, p, steps),
-        state.flow_value, self.optimizer)
-    params['flow_value'] = flow_value.params
+    cfg, variant = self.cfg, decision_flow.VARIANTS[self.cfg.variant]
+    state, params, batch, steps, scale, info, fm_key = self._flow_value_update(state, batch)
     policy, policy_info = minimize(
-        lambda p: decision_flow.policy_loss(cfg, self.apply, p, params, batch, steps, q_scale,
-                                            fm_key),
+        lambda p: variant.policy_loss(cfg, self.apply, p, params, batch, steps, scale, fm_key),
         state.policy, self.optimizer)
-    state = state.replace(
-        policy=policy, flow_value=flow_value, step=state.step + 1,
-        flow_value_target=polyak(state.flow_value_target, flow_value.params, cfg.tau))
-    return state, {**critic_info, **rollout_info, **fv_info, **policy_info}
+    return state.replace(
+        policy=policy, policy_updates=state.policy_updates + 1,
+        policy_ema=_ema(state.policy_ema, policy.params, cfg.policy_ema, state.policy_updates),
+    ), {**info, **policy_info}
 
   # ---- acting ----
 
   def acting_params(self, state: AgentState):
-    return state.behavior_ema if self.cfg.variant == 'bc' else state.policy.params
+    return state.behavior_ema if self.cfg.variant == 'bc' else state.policy_ema
 
   def sample_actions(self, state: AgentState, observations, key, behavior: bool = False):
     """One action per observation; with num_samples > 1 the candidate with the highest Q."""
@@ -177,7 +196,8 @@ class Agent:
     return jnp.take_along_axis(actions, best[None, :, None], axis=0)[0]
 
   def divergence_from_behavior(self, state: AgentState, observations, key):
-    """Mean |u_theta - u_nu|^2 along the acting policy's own flow trajectories."""
+    """The path divergence 0.5 * int |u_theta - u_nu|^2 dt along the acting policy's own flow
+    trajectories (the sum of DF-div's D_tau), averaged over them."""
     policy, behavior_params = self.acting_params(state), state.behavior_ema
     observations = state.observation_stats.normalize(observations)
     traj = flow.integrate(lambda x, t: self.velocity_net.apply(policy, observations, x, t),
@@ -189,4 +209,12 @@ class Agent:
         traj.xs[:-1], t)
     u_theta = jax.vmap(lambda x, tt: self.velocity_net.apply(policy, observations, x, tt))(
         traj.xs[:-1], t)
-    return jnp.mean(jnp.sum((u_theta - u_nu) ** 2, axis=-1))
+    per_step = decision_flow.step_divergence(u_theta, u_nu, 1.0 / self.cfg.flow_steps)
+    return jnp.mean(jnp.sum(per_step, axis=0))
+
+
+def _ema(average, params, decay: float, updates):
+  """One step of a weight EMA whose decay ramps up as (1 + n) / (10 + n) after n updates, so that
+  the starting weights wash out early; decay 0 keeps the raw weights."""
+  n = updates.astype(jnp.float32)
+  return polyak(average, params, 1.0 - jnp.minimum(decay, (1.0 + n) / (10.0 + n)))

@@ -1,18 +1,19 @@
-"""Decision Flow: policy improvement at every step of the action-generating flow.
+"""Decision Flow's losses (Hu et al., 2025): policy improvement at every step of the flow.
 
 The flow MDP: state (s, x_tau, t_tau), action the velocity u, transition x + dt * u, terminal
-reward Q(s, clip(x_T)), flow discount 1. Each update rolls the current policy out once (no
-gradient), trains a flow value on the visited flow states, and improves the velocity at those
-states against it. `x_tau` is always a stop-gradient input: no back-propagation through the ODE.
+reward the critic's value of the finished action, flow discount 1. Each update rolls the current
+policy out once (no gradient), regresses a flow value on the visited flow states, and improves
+the velocity at those states against it. `x_tau` is a stop-gradient input everywhere: no
+back-propagation through the ODE.
 
-DF-dir (direction-oriented): V^f(s, x, t) regresses the finished action's value R (Monte Carlo)
-or its own target at the next flow state (TD); the policy maximises V^f after one step along the
-*unit* direction u / |u| with the magnitude |u| held fixed (stop-gradient), plus flow matching.
-DF-div (divergence-oriented): per-step flow reward -rho * dt/2 * |u_theta - u_nu|^2, a flow value
-V^chi fitted to Monte Carlo returns, and a per-step flow Q maximised by the full velocity.
+Units: both variants work with the normalised terminal reward
+`R~ = (Q(s, clip(x_T)) - b(s)) / sigma` (see `normalizer`), so that their weights transfer across
+tasks and a constant reward offset changes nothing (with the advantage scale).
+
+The file reads: shared pieces, DF-dir targets and losses, DF-div targets and losses.
 """
 from collections.abc import Callable
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -27,8 +28,19 @@ _EPS = 1e-6
 class Appliers(NamedTuple):
   action_dim: int
   velocity: Callable  # (params, s, x, t) -> u
-  critic: Callable  # (params, s, a) -> [heads, ...]
-  flow_value: Callable  # (params, s, x, t, prev_action or None) -> V
+  critic: Callable  # (params, s, a) -> [heads, ...]: Q_phi
+  value: Callable  # (params, s) -> V_psi(s), IQL's state value
+  flow_value: Callable  # (params, s, x, t, prev_action or None) -> V^f / V^chi
+
+
+class DFParams(NamedTuple):
+  """What one Decision Flow update reads. Only `policy` and `flow_value` are trained by it."""
+  policy: Any  # u_theta
+  behavior: Any  # u_nu (frozen)
+  critic: Any  # Q_phi
+  value: Any  # V_psi
+  flow_value: Any  # V^f (DF-dir) or V^chi (DF-div)
+  flow_value_target: Any  # its Polyak average (DF-dir TD targets)
 
 
 class FlowSteps(NamedTuple):
@@ -37,9 +49,12 @@ class FlowSteps(NamedTuple):
   prev_actions: jax.Array
   x: jax.Array  # x_tau
   tau: jax.Array  # int step index
-  value_target: jax.Array  # regression target of the flow value at (s, x_tau, t_tau)
-  behavior_velocity: jax.Array  # u_nu(s, x_tau, t_tau) (zeros for DF-dir)
+  value_target: jax.Array  # the flow value's regression target at (s, x_tau, t_tau), in R~ units
+  baseline: jax.Array  # b(s), to put the critic's value of a finished action in R~ units
+  behavior_velocity: jax.Array  # u_nu(s, x_tau, t_tau) (DF-div; zeros for DF-dir)
 
+
+# ---- shared pieces ----
 
 def choose_steps(key, batch_size: int, num_steps: int, steps_per_state: int):
   """For each state, `steps_per_state` distinct flow steps drawn uniformly; [B, k] indices."""
@@ -71,114 +86,209 @@ def rollout(cfg: AgentConfig, apply: Appliers, policy_params, observations, key)
 
 
 def finished_value(cfg, apply: Appliers, critic_params, observations, x_final):
-  """R = Q(s, clip(x_T)): the flow MDP's terminal reward (critic parameters stop-gradient)."""
+  """Q_phi(s, clip(x_T)): the flow MDP's terminal reward (critic parameters stop-gradient)."""
   q = apply.critic(jax.lax.stop_gradient(critic_params), observations,
                    jnp.clip(x_final, -1.0, 1.0))
   return aggregate(q, cfg.q_agg)
 
 
-def prepare_steps(cfg: AgentConfig, apply: Appliers, params, batch, key):
-  """Rolls out the policy and builds the flow states, targets and q-scale for both losses.
+def normalizer(cfg: AgentConfig, apply: Appliers, value_params, observations, R):
+  """Baseline b(s) [B] and scale sigma (scalar) of the normalised reward (R - b(s)) / sigma.
 
-  `params` holds policy, behavior, critic and flow_value_target parameters.
-  Returns (FlowSteps, q_scale, rollout metrics).
+  'advantage': b = V_psi(s), sigma = mean |R - V_psi(s)|, the policy's mean absolute advantage.
+    Invariant to a constant reward offset and to the reward's scale.
+  'q': b = 0, sigma = mean |R| (TD3+BC's normalisation). An offset in the rewards changes the
+    effective weights, and where Q varies little between actions relative to its size (long
+    horizons, door's Q of order 1e3) the value term is weak.
+  Both are stop-gradient: they set units, they are not optimised.
   """
-  rollout_key, step_key = jax.random.split(key)
-  s = batch.observations
-  T, k = cfg.flow_steps, cfg.steps_used
-  traj = rollout(cfg, apply, params['policy'], s, rollout_key)
-  R = finished_value(cfg, apply, params['critic'], s, traj.xs[-1])
-  q_scale = jax.lax.stop_gradient(jnp.mean(jnp.abs(R)) + _EPS)
-  steps = choose_steps(step_key, s.shape[0], T, k)
-  times = flow.flow_times(T)
-  metrics = {'df/R_mean': jnp.mean(R), 'df/q_scale': q_scale}
-
-  if cfg.variant == 'div':
-    behavior = jax.lax.stop_gradient(params['behavior'])
-    t_grid = jnp.broadcast_to(times[:T, None], traj.velocities.shape[:2])
-    u_nu = jax.vmap(lambda x, t: apply.velocity(behavior, s, x, t))(traj.xs[:-1], t_grid)
-    if cfg.solver == 'euler':
-      u_theta = traj.velocities
-    else:  # the flow action is the policy's velocity at the flow state, not the solver's blend
-      policy = jax.lax.stop_gradient(params['policy'])
-      u_theta = jax.vmap(lambda x, t: apply.velocity(policy, s, x, t))(traj.xs[:-1], t_grid)
-    # Flow rewards in units of q_scale, so that rho weighs divergence against the normalised
-    # value whatever the task's reward scale.
-    divergence = 0.5 / T * jnp.sum((u_theta - u_nu) ** 2, axis=-1)  # [T, B]
-    rewards = -cfg.rho * divergence
-    reward_to_go = jnp.cumsum(rewards[::-1], axis=0)[::-1]
-    returns = reward_to_go + (R / q_scale)[None]  # G_tau, Eq. 21
-    value_target = _gather_steps(returns, steps)
-    behavior_velocity = _gather_steps(u_nu, steps)
-    metrics['df/divergence'] = jnp.mean(jnp.sum((u_theta - u_nu) ** 2, axis=-1))
+  if cfg.value_scale == 'advantage':
+    baseline = apply.value(jax.lax.stop_gradient(value_params), observations)
   else:
-    behavior_velocity = jnp.zeros(s.shape[:1] + (k,) + traj.xs.shape[-1:]).reshape(
-        -1, traj.xs.shape[-1])
-    if cfg.dir_target == 'mc':
-      value_target = jnp.repeat(R, k)
-    else:
-      next_x = _gather_steps(traj.xs[1:], steps)
-      next_tau = steps.reshape(-1) + 1
-      bootstrap = apply.flow_value(jax.lax.stop_gradient(params['flow_value_target']),
-                                   _repeat_states(s, k), next_x, times[next_tau], None)
-      value_target = jnp.where(next_tau == T, jnp.repeat(R, k), bootstrap)
+    baseline = jnp.zeros_like(R)
+  scale = jnp.mean(jnp.abs(R - baseline)) + _EPS
+  return jax.lax.stop_gradient(baseline), jax.lax.stop_gradient(scale)
 
-  flow_steps = FlowSteps(
-      observations=_repeat_states(s, k), prev_actions=_repeat_states(batch.prev_actions, k),
+
+def step_divergence(u, u_behavior, dt):
+  """D_tau = dt / 2 * |u - u_nu|^2: one flow step's share of the path divergence
+  0.5 * int |u_theta - u_nu|^2 dt (the Girsanov/KL form); DF-div's flow reward is -rho * D_tau."""
+  return 0.5 * dt * jnp.sum((u - u_behavior) ** 2, axis=-1)
+
+
+def _rollout_and_reward(cfg, apply: Appliers, params: DFParams, observations, key):
+  """The policy's rollout, its normalised terminal reward R~ [B], b(s), sigma, and the steps."""
+  rollout_key, step_key = jax.random.split(key)
+  traj = rollout(cfg, apply, params.policy, observations, rollout_key)
+  R = finished_value(cfg, apply, params.critic, observations, traj.xs[-1])
+  baseline, scale = normalizer(cfg, apply, params.value, observations, R)
+  steps = choose_steps(step_key, observations.shape[0], cfg.flow_steps, cfg.steps_used)
+  metrics = {'df/R_mean': jnp.mean(R), 'df/value_scale': scale}
+  return traj, (R - baseline) / scale, baseline, scale, steps, metrics
+
+
+def _flow_steps(batch, traj, steps, k, value_target, baseline, behavior_velocity):
+  return FlowSteps(
+      observations=_repeat_states(batch.observations, k),
+      prev_actions=_repeat_states(batch.prev_actions, k),
       x=_gather_steps(traj.xs[:-1], steps), tau=steps.reshape(-1),
       value_target=jax.lax.stop_gradient(value_target),
+      baseline=_repeat_states(baseline, k),
       behavior_velocity=jax.lax.stop_gradient(behavior_velocity))
-  return flow_steps, q_scale, metrics
 
 
-def _prev_action_input(cfg: AgentConfig, steps: FlowSteps):
-  return steps.prev_actions if (cfg.variant == 'div' and cfg.use_prev_action) else None
-
-
-def flow_value_loss(cfg: AgentConfig, apply: Appliers, flow_value_params, steps: FlowSteps):
+def _regress_flow_value(cfg, apply: Appliers, flow_value_params, steps: FlowSteps, prev_action):
   t = steps.tau / cfg.flow_steps
-  v = apply.flow_value(flow_value_params, steps.observations, steps.x, t,
-                       _prev_action_input(cfg, steps))
+  v = apply.flow_value(flow_value_params, steps.observations, steps.x, t, prev_action)
   loss = jnp.mean((v - steps.value_target) ** 2)
   return loss, {'df/flow_value_loss': loss}
 
 
-def _value_after_step(cfg, apply: Appliers, params, steps: FlowSteps, x_next):
-  """Flow value at (x_next, t_{tau+1}); the critic of the finished action after the last step."""
-  flow_value = jax.lax.stop_gradient(params['flow_value'])
+def _value_after_step(cfg, apply: Appliers, params: DFParams, steps: FlowSteps, x_next,
+                      prev_action):
+  """The flow value at (x_next, t_{tau+1}) in R~ units; after the last step the finished
+  action's normalised value (Q(s, clip(x_next)) - b(s)) / sigma. Critic and flow value are
+  stop-gradient: only x_next carries the policy's gradient."""
   t_next = (steps.tau + 1) / cfg.flow_steps
-  v = apply.flow_value(flow_value, steps.observations, x_next, t_next,
-                       _prev_action_input(cfg, steps))
-  q = finished_value(cfg, apply, params['critic'], steps.observations, x_next)
-  return jnp.where(steps.tau == cfg.flow_steps - 1, q, v), q
+  v = apply.flow_value(jax.lax.stop_gradient(params.flow_value), steps.observations, x_next,
+                       t_next, prev_action)
+  return v, finished_value(cfg, apply, params.critic, steps.observations, x_next)
 
 
-def policy_loss(cfg: AgentConfig, apply: Appliers, policy_params, params, batch,
-                steps: FlowSteps, q_scale, key):
-  """DF-dir or DF-div objective of the policy velocity field, at the given flow states."""
+def _in_flow_units(cfg, steps: FlowSteps, v_next, q_next, scale):
+  """V(x_{tau+1}) in R~ units: the flow value, or the finished action's (Q - b) / sigma after
+  the last step (one unit convention, so both pieces compare)."""
+  finished = (q_next - steps.baseline) / scale
+  return jnp.where(steps.tau == cfg.flow_steps - 1, finished, v_next)
+
+
+def _flow_matching(cfg, apply: Appliers, policy_params, batch, key):
   velocity = lambda s, x, t: apply.velocity(policy_params, s, x, t)
-  fm = flow.flow_matching_loss(velocity, key, batch.observations, batch.actions)
+  return flow.flow_matching_loss(velocity, key, batch.observations, batch.actions)
+
+
+# ---- DF-dir: targets ----
+
+def dir_targets(cfg: AgentConfig, apply: Appliers, params: DFParams, batch, key):
+  """Flow states and V^f targets of one rollout of u_theta.
+
+  V^f(s, x_tau, t_tau) is the value of the action the current policy finishes from there. The
+  intermediate flow rewards are 0 and gamma_f = 1, so the Monte Carlo target at every step is
+  R~ ('mc'); 'td' bootstraps V^f_target(s, x_{tau+1}, t_{tau+1}) instead (R~ after the last step).
+  Returns (FlowSteps, sigma, metrics).
+  """
+  T, k = cfg.flow_steps, cfg.steps_used
+  traj, reward, baseline, scale, steps, metrics = _rollout_and_reward(
+      cfg, apply, params, batch.observations, key)
+  if cfg.dir_target == 'mc':
+    value_target = jnp.repeat(reward, k)
+  else:
+    next_tau = steps.reshape(-1) + 1
+    bootstrap = apply.flow_value(
+        jax.lax.stop_gradient(params.flow_value_target), _repeat_states(batch.observations, k),
+        _gather_steps(traj.xs[1:], steps), flow.flow_times(T)[next_tau], None)
+    value_target = jnp.where(next_tau == T, jnp.repeat(reward, k), bootstrap)
+  no_behavior = jnp.zeros((value_target.shape[0], apply.action_dim))
+  return _flow_steps(batch, traj, steps, k, value_target, baseline, no_behavior), scale, metrics
+
+
+# ---- DF-dir: losses ----
+
+def dir_flow_value_loss(cfg: AgentConfig, apply: Appliers, flow_value_params, steps: FlowSteps):
+  """Regression of V^f on its targets (V^f does not read the previous action)."""
+  return _regress_flow_value(cfg, apply, flow_value_params, steps, None)
+
+
+def dir_policy_loss(cfg: AgentConfig, apply: Appliers, policy_params, params: DFParams, batch,
+                    steps: FlowSteps, scale, key):
+  """L(theta) = lam * L_FM(u_theta) - alpha * E_tau[ Q^f(s, x_tau, t_tau, d_theta) ].
+
+  Q^f(s, x, t, d) = V^f(s, x + dt * |u| * d, t + dt) is the flow direction value (the finished
+  action's R~ after the last step). With `dir_objective='direction'` the magnitude |u| is a
+  stop-gradient, so the value term only turns the direction d = u / |u|; its gradient
+  (I - d d^T) grad V^f vanishes iff d is parallel to grad V^f (Lemma 4.2).
+  """
+  fm = _flow_matching(cfg, apply, policy_params, batch, key)
   dt = 1.0 / cfg.flow_steps
-  u = velocity(steps.observations, steps.x, steps.tau * dt)
+  u = apply.velocity(policy_params, steps.observations, steps.x, steps.tau * dt)
+  if cfg.dir_objective == 'direction':
+    norm = jnp.sqrt(jnp.sum(u ** 2, axis=-1, keepdims=True) + _EPS ** 2)
+    step = jax.lax.stop_gradient(norm) * (u / norm)
+  else:  # 'velocity': the ablation without the normalisation
+    step = u
+  v_next, q_next = _value_after_step(cfg, apply, params, steps, steps.x + dt * step, None)
+  direction_value = _in_flow_units(cfg, steps, v_next, q_next, scale)
+  value_term = jnp.mean(direction_value)
+  loss = cfg.lam * fm - cfg.alpha * value_term
+  return loss, {'policy/fm_loss': fm, 'policy/value_term': value_term}
 
-  if cfg.variant == 'dir':
-    if cfg.dir_objective == 'direction':
-      norm = jnp.sqrt(jnp.sum(u ** 2, axis=-1, keepdims=True) + _EPS ** 2)
-      step = jax.lax.stop_gradient(norm) * (u / norm)  # |u| fixed, only u / |u| can move
-    else:  # 'velocity': the ablation without the normalisation
-      step = u
-    value, q = _value_after_step(cfg, apply, params, steps, steps.x + dt * step)
-    value_term = jnp.mean(value) / q_scale
-    loss = cfg.lam * fm - cfg.alpha * value_term
-    return loss, {'policy/fm_loss': fm, 'policy/value_term': value_term}
 
-  # DF-div: Q^f = r^f(u) + V^chi(x + dt u); the last step uses R = Q(s, clip(x_T)) instead.
-  divergence = 0.5 * dt * jnp.sum((u - steps.behavior_velocity) ** 2, axis=-1)
-  value, _ = _value_after_step(cfg, apply, params, steps, steps.x + dt * u)
-  is_last = steps.tau == cfg.flow_steps - 1
-  value = jnp.where(is_last, value / q_scale, value)  # V^chi is already in units of q_scale
-  flow_q = -cfg.rho * divergence + value
+# ---- DF-div: targets ----
+
+def div_targets(cfg: AgentConfig, apply: Appliers, params: DFParams, batch, key):
+  """Flow states, behaviour velocities and V^chi targets of one rollout of u_theta.
+
+  Flow reward r^f_tau = -rho * D_tau (`step_divergence`, in R~ units) and the finished action's R~
+  at the end: the Monte Carlo target at step tau is G_tau = sum_{j >= tau} r^f_j + R~ (Eq. 21).
+  Returns (FlowSteps, sigma, metrics).
+  """
+  T, k = cfg.flow_steps, cfg.steps_used
+  s = batch.observations
+  traj, reward, baseline, scale, steps, metrics = _rollout_and_reward(cfg, apply, params, s, key)
+  behavior = jax.lax.stop_gradient(params.behavior)
+  t_grid = jnp.broadcast_to(flow.flow_times(T)[:T, None], traj.velocities.shape[:2])
+  u_nu = jax.vmap(lambda x, t: apply.velocity(behavior, s, x, t))(traj.xs[:-1], t_grid)
+  if cfg.solver == 'euler':
+    u_theta = traj.velocities
+  else:  # the flow action is the policy's velocity at the flow state, not the solver's blend
+    policy = jax.lax.stop_gradient(params.policy)
+    u_theta = jax.vmap(lambda x, t: apply.velocity(policy, s, x, t))(traj.xs[:-1], t_grid)
+  divergence = step_divergence(u_theta, u_nu, 1.0 / T)  # [T, B]
+  reward_to_go = jnp.cumsum((-cfg.rho * divergence)[::-1], axis=0)[::-1]
+  returns = reward_to_go + reward[None]  # G_tau
+  metrics['df/divergence'] = jnp.mean(jnp.sum(divergence, axis=0))
+  flow_steps = _flow_steps(batch, traj, steps, k, _gather_steps(returns, steps), baseline,
+                           _gather_steps(u_nu, steps))
+  return flow_steps, scale, metrics
+
+
+# ---- DF-div: losses ----
+
+def _prev_action(cfg: AgentConfig, steps: FlowSteps):
+  return steps.prev_actions if cfg.use_prev_action else None
+
+
+def div_flow_value_loss(cfg: AgentConfig, apply: Appliers, flow_value_params, steps: FlowSteps):
+  """Regression of V^chi on G_tau (reading the previous action when `use_prev_action`)."""
+  return _regress_flow_value(cfg, apply, flow_value_params, steps, _prev_action(cfg, steps))
+
+
+def div_policy_loss(cfg: AgentConfig, apply: Appliers, policy_params, params: DFParams, batch,
+                    steps: FlowSteps, scale, key):
+  """L(theta) = lambda_div * L_FM(u_theta) - E_tau[ Q^f(s^f_tau, u_theta) ], with the flow Q
+  Q^f(s^f_tau, u) = -rho * D_tau(u) + V^chi(s, x_tau + dt * u, t_{tau+1}) (R~ after the last
+  step). The full velocity moves; rho keeps it near u_nu at every step."""
+  fm = _flow_matching(cfg, apply, policy_params, batch, key)
+  dt = 1.0 / cfg.flow_steps
+  u = apply.velocity(policy_params, steps.observations, steps.x, steps.tau * dt)
+  divergence = step_divergence(u, steps.behavior_velocity, dt)
+  v_next, q_next = _value_after_step(cfg, apply, params, steps, steps.x + dt * u,
+                                     _prev_action(cfg, steps))
+  flow_q = -cfg.rho * divergence + _in_flow_units(cfg, steps, v_next, q_next, scale)
   value_term = jnp.mean(flow_q)
   loss = cfg.lambda_div * fm - value_term
+  # D_tau averaged over the sampled steps, times T: the path divergence's estimate.
   return loss, {'policy/fm_loss': fm, 'policy/value_term': value_term,
-                'policy/divergence': jnp.mean(divergence) / dt}
+                'policy/divergence': jnp.mean(divergence) * cfg.flow_steps}
+
+
+# ---- per variant ----
+
+class Variant(NamedTuple):
+  targets: Callable
+  flow_value_loss: Callable
+  policy_loss: Callable
+
+
+VARIANTS = {'dir': Variant(dir_targets, dir_flow_value_loss, dir_policy_loss),
+            'div': Variant(div_targets, div_flow_value_loss, div_policy_loss)}
