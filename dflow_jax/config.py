@@ -93,6 +93,7 @@ def base_config() -> ml_collections.ConfigDict:
   c.reward_convention = 'none'  # 'none', 'locomotion' (IQL's 1000 / return range), 'sparse_shift'
   c.normalize_observations = True  # statistics from the dataset, kept in the agent's state
   c.batch_size = 256
+  c.critic_steps = 0  # the critic alone first (no flow rollout: cheap), before bc_steps
   c.bc_steps = 100_000  # behaviour flow + critic
   c.df_steps = 1_000_000  # Decision Flow updates (critic keeps training)
   # The first Decision Flow updates train the flow value (and critic) only, on the behaviour
@@ -241,7 +242,8 @@ def validate(config: ml_collections.ConfigDict, dataset_size: int | None = None)
   """Raises ConfigError on the first bad key or value."""
   _check_keys(config, base_config())
   inf = float('inf')
-  for key, low in [('num_seeds', 1), ('batch_size', 1), ('bc_steps', 0), ('df_steps', 0),
+  for key, low in [('num_seeds', 1), ('batch_size', 1), ('critic_steps', 0), ('bc_steps', 0),
+                   ('df_steps', 0),
                    ('chunk_size', 1), ('save_interval', 1), ('max_to_keep', 1),
                    ('eval_samples', 1), ('eval_episodes', 1), ('final_eval_episodes', 1),
                    ('eval_interval', 0), ('seed', 0), ('flow_value_warmup', 0), ('agent.flow_steps', 1),

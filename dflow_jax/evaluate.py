@@ -1,11 +1,12 @@
 """Evaluate a trained run from its workdir alone, in its dataset's eval env.
 
   python -m dflow_jax.evaluate --workdir=runs/umaze [--step=N] [--episodes=E] [--video]
+                              [--num_samples=N]
 
 Restores config.json and the Orbax checkpoint (the latest, or --step), evaluates every seed with
 the same seeds training used at that step (so the scores training printed are reproduced), and
 prints the per-seed table and the aggregate over seeds. The raw per-episode numbers go to
-`eval/step_<N>_episodes_<E>.npz`; --video writes one MP4 per seed (its first episode) beside them.
+`eval/step_<N>_episodes_<E>.npz` (`..._best_of_<N>.npz` with --num_samples); --video writes one MP4 per seed (its first episode) beside them.
 learning_curves.png is redrawn from training's records. Bad input exits with status 2 and a
 one-line message.
 """
@@ -23,6 +24,9 @@ flags.DEFINE_string('workdir', None, 'The run to evaluate (holds config.json and
 flags.DEFINE_integer('step', None, 'Checkpoint step (default: the latest).')
 flags.DEFINE_integer('episodes', None, 'Episodes per seed (default: config.final_eval_episodes).')
 flags.DEFINE_bool('video', False, 'Also write an MP4 of one episode per seed.')
+flags.DEFINE_integer('num_samples', None,
+                     'Act with the best of N sampled actions by Q (default: the run\'s '
+                     'agent.num_samples); the same trained weights, another way of acting.')
 
 
 def load_config(workdir: str):
@@ -89,8 +93,11 @@ def build_agent(config, recipe: dict):
 
 
 def evaluate_workdir(workdir: str, step: int | None = None, episodes: int | None = None,
-                     video: bool = False, log=print) -> dict:
-  """Restores the run in `workdir` and evaluates it; raises ConfigError/DatasetError."""
+                     video: bool = False, log=print, num_samples: int | None = None) -> dict:
+  """Restores the run in `workdir` and evaluates it; raises ConfigError/DatasetError.
+
+  `num_samples` overrides how the agent acts (best of N by Q); it changes no trained weight.
+  """
   from dflow_jax import data, evaluator, plots
   from dflow_jax.config import ConfigError
   from dflow_jax.data import minari_io, registry
@@ -106,11 +113,15 @@ def evaluate_workdir(workdir: str, step: int | None = None, episodes: int | None
     raise ConfigError(f'{config.dataset} has no eval_env recipe in its metadata')
   agent = build_agent(config, recipe)
   step, states = restore_states(workdir, config, agent, step)
+  suffix = ''
+  if num_samples is not None:
+    config.agent.num_samples = num_samples
+    agent, suffix = build_agent(config, recipe), f'_best_of_{num_samples}'
   env_eval = evaluator.Evaluator(agent, recipe, reference_range(meta), config.seed,
-                                 config.bc_steps)
+                                 config.critic_steps + config.bc_steps)
   result = env_eval(states, step, episodes or config.final_eval_episodes)
   path = evaluator.save_record(workdir, result,
-                               f'step_{step}_episodes_{result["episodes"]}')
+                               f'step_{step}_episodes_{result["episodes"]}{suffix}')
   log(evaluator.summary_text(result))
   log(f'per-episode returns: {path}')
   # Redrawn from training's records (this evaluation is not one of them): an interrupted run
@@ -148,6 +159,8 @@ def main(argv):
     refuse('--workdir is required')
   if FLAGS.episodes is not None and FLAGS.episodes < 1:
     refuse(f'--episodes = {FLAGS.episodes} is invalid: must be an integer >= 1')
+  if FLAGS.num_samples is not None and FLAGS.num_samples < 1:
+    refuse(f'--num_samples = {FLAGS.num_samples} is invalid: must be an integer >= 1')
   logging.set_verbosity(logging.WARNING)
   if FLAGS.video:
     os.environ.setdefault('MUJOCO_GL', 'egl')  # off-screen rendering, chosen before any import
@@ -156,7 +169,8 @@ def main(argv):
   from dflow_jax.data import DatasetError
   from dflow_jax.envs.video import VideoError
   try:
-    evaluate_workdir(FLAGS.workdir, FLAGS.step, FLAGS.episodes, FLAGS.video)
+    evaluate_workdir(FLAGS.workdir, FLAGS.step, FLAGS.episodes, FLAGS.video,
+                     num_samples=FLAGS.num_samples)
   except (ConfigError, DatasetError, VideoError) as e:
     refuse(str(e))
 

@@ -28,9 +28,9 @@ def eval_seeds(run_seed: int, step: int) -> tuple[int, int]:
 class Evaluator:
   """Evaluates seed-stacked states of one run in the eval env of its Minari dataset."""
 
-  def __init__(self, agent, recipe: dict, refs, run_seed: int, bc_steps: int):
+  def __init__(self, agent, recipe: dict, refs, run_seed: int, df_start: int):
     self.agent, self.recipe, self.refs = agent, recipe, refs
-    self.run_seed, self.bc_steps = run_seed, bc_steps
+    self.run_seed, self.df_start = run_seed, df_start
 
   @classmethod
   def for_run(cls, config, agent):
@@ -41,11 +41,11 @@ class Evaluator:
     if not meta.get('eval_env'):
       return None
     return cls(agent, meta['eval_env'], evaluation.reference_range(meta), config.seed,
-               config.bc_steps)
+               config.critic_steps + config.bc_steps)
 
   def __call__(self, states, step: int, episodes: int) -> dict:
     # Before Decision Flow starts, u_theta is untrained: the flow being learnt is u_nu.
-    behavior = step < self.bc_steps
+    behavior = step < self.df_start
     env_seed, action_seed = eval_seeds(self.run_seed, step)
     result = evaluation.evaluate(self.agent, states, self.recipe, episodes, env_seed,
                                  action_seed, self.refs, behavior=behavior)

@@ -78,13 +78,14 @@ def read_losses(workdir: str) -> dict:
 
 
 def _decision_flow_start(workdir: str, curve: dict | None) -> int | None:
-  """The step Decision Flow starts at: bc_steps of config.json, else from the records' flags."""
+  """The step Decision Flow starts at: critic_steps + bc_steps of config.json, else from the
+  records' flags."""
   path = os.path.join(workdir, 'config.json')
   if os.path.isfile(path):
     with open(path) as f:
       config = json.load(f)
-    bc_steps, df_steps = config.get('bc_steps', 0), config.get('df_steps', 0)
-    return bc_steps if bc_steps > 0 and df_steps > 0 else None
+    start = config.get('critic_steps', 0) + config.get('bc_steps', 0)
+    return start if start > 0 and config.get('df_steps', 0) > 0 else None
   if curve is not None and curve['behavior'].any() and not curve['behavior'].all():
     return int(curve['steps'][np.argmin(curve['behavior'])])
   return None

@@ -22,6 +22,7 @@ RESUMABLE_CHANGES = {'progress_bar', 'save_interval', 'max_to_keep', 'eval_sampl
                      'chunk_size', 'df_steps', 'eval_episodes', 'final_eval_episodes',
                      'eval_interval', 'agent.seeds_per_vmap'}
 PROGRESS_METRICS = {
+    train.CRITIC: ('critic/q_loss', 'critic/value_loss'),
     train.BEHAVIOR: ('behavior/fm_loss', 'critic/q_loss'),
     train.FLOW_VALUE_WARMUP: ('df/flow_value_loss', 'critic/q_loss'),
     train.DECISION_FLOW: ('policy/fm_loss', 'policy/value_term', 'df/flow_value_loss'),
@@ -110,8 +111,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
     log(f'resumed from the checkpoint at step {step} in {checkpointer.directory}')
   else:
     states = train.init_states(agent, config.seed, config.num_seeds)
-  bc_steps, total = config.bc_steps, config.bc_steps + config.df_steps
-  if step == 0 and bc_steps == 0:
+  schedule = train.Schedule.of(config)
+  total = schedule.total
+  if step == 0 and schedule.df_start == 0:
     states = train.start_decision_flow(agent, states)
 
   names = train.metric_names(agent, config.batch_size, dataset)
@@ -126,16 +128,15 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   last_saved, start_time, start_step = step, time.time(), step
   try:
     while step < total:
-      phase = train.phase_of(step, bc_steps, config.flow_value_warmup)
-      length = min(config.chunk_size,
-                   train.phase_end(step, bc_steps, config.flow_value_warmup, total) - step)
+      phase = schedule.phase_of(step)
+      length = min(config.chunk_size, schedule.phase_end(step) - step)
       states, metrics = chunks(phase, length)(states, dataset)
       metrics = jax.device_get(metrics)  # the one host transfer of this chunk
       step += length
       metrics_log.write(step, phase, metrics)
       tensorboard.scalars(step, metrics)
       bar.update(length)
-      if phase == train.BEHAVIOR and step == bc_steps:
+      if step == schedule.df_start:
         states = train.start_decision_flow(agent, states)
       if env_eval is not None and step < total and _crossed(step, length, config.eval_interval):
         result = env_eval(states, step, config.eval_episodes)
@@ -146,7 +147,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
                                          time.time() - start_time, config.num_seeds)
                           + latest_score)
       stopping = stop is not None and stop.requested
-      if (step - last_saved >= config.save_interval or step == total or step == bc_steps
+      if (step - last_saved >= config.save_interval or step == total or step == schedule.df_start
           or stopping):
         checkpointer.save(step, states)
         last_saved = step

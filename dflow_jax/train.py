@@ -6,6 +6,7 @@ inside the scan and the metrics come back once per chunk, averaged over its K up
 (`agent.seeds_per_vmap` > 0 runs groups of seeds one after another instead of one vmap_S.)
 """
 import functools
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -13,8 +14,12 @@ import jax.numpy as jnp
 from dflow_jax.agents import Agent, AgentState
 from dflow_jax.data import Transitions
 
-BEHAVIOR, FLOW_VALUE_WARMUP, DECISION_FLOW = 'behavior', 'flow_value_warmup', 'decision_flow'
-PHASES = (BEHAVIOR, FLOW_VALUE_WARMUP, DECISION_FLOW)
+CRITIC, BEHAVIOR = 'critic', 'behavior'
+FLOW_VALUE_WARMUP, DECISION_FLOW = 'flow_value_warmup', 'decision_flow'
+PHASES = (CRITIC, BEHAVIOR, FLOW_VALUE_WARMUP, DECISION_FLOW)
+# Streams folded into a seed's rng for end-of-run measurements: distinct from each other and
+# from the training stream, so that measuring consumes no training randomness.
+SAMPLING_STREAM, DIVERGENCE_STREAM = 7, 11
 
 
 def over_seeds(fn, seeds_per_vmap: int = 0):
@@ -52,21 +57,44 @@ def abstract_states(agent: Agent, num_seeds: int):
                         seed_keys(0, num_seeds))
 
 
-def phase_of(step: int, bc_steps: int, flow_value_warmup: int = 0) -> str:
-  """The phase the update after `step` belongs to."""
-  if step < bc_steps:
-    return BEHAVIOR
-  return FLOW_VALUE_WARMUP if step < bc_steps + flow_value_warmup else DECISION_FLOW
+class Schedule(NamedTuple):
+  """The phases of a run, in order: critic alone, behaviour flow + critic, flow-value warm-up
+  (the first `flow_value_warmup` of the `df_steps`), Decision Flow."""
+  critic_steps: int = 0
+  bc_steps: int = 0
+  flow_value_warmup: int = 0
+  df_steps: int = 0
 
+  @classmethod
+  def of(cls, config) -> 'Schedule':
+    return cls(config.critic_steps, config.bc_steps, config.flow_value_warmup, config.df_steps)
 
-def phase_end(step: int, bc_steps: int, flow_value_warmup: int, total: int) -> int:
-  """The step at which the phase of `step` ends."""
-  return {BEHAVIOR: bc_steps, FLOW_VALUE_WARMUP: bc_steps + flow_value_warmup,
-          DECISION_FLOW: total}[phase_of(step, bc_steps, flow_value_warmup)]
+  @property
+  def df_start(self) -> int:
+    """The step at which u_theta is copied from u_nu (the end of the pre-training phases)."""
+    return self.critic_steps + self.bc_steps
+
+  @property
+  def total(self) -> int:
+    return self.df_start + self.df_steps
+
+  def _ends(self):
+    return ((CRITIC, self.critic_steps), (BEHAVIOR, self.df_start),
+            (FLOW_VALUE_WARMUP, self.df_start + self.flow_value_warmup),
+            (DECISION_FLOW, self.total))
+
+  def phase_of(self, step: int) -> str:
+    """The phase the update after `step` belongs to."""
+    return next((phase for phase, end in self._ends() if step < end), DECISION_FLOW)
+
+  def phase_end(self, step: int) -> int:
+    """The step at which the phase of `step` ends."""
+    return dict(self._ends())[self.phase_of(step)]
 
 
 def _update_fn(agent: Agent, phase: str):
-  return {BEHAVIOR: agent.update_behavior, FLOW_VALUE_WARMUP: agent.warm_up_flow_value,
+  return {CRITIC: agent.update_critic_only, BEHAVIOR: agent.update_behavior,
+          FLOW_VALUE_WARMUP: agent.warm_up_flow_value,
           DECISION_FLOW: agent.update_decision_flow}[phase]
 
 
@@ -129,7 +157,7 @@ def sample_actions(agent: Agent, states: AgentState, observations, num: int,
                    behavior: bool = False):
   """`num` actions per seed for one observation: [S, num, action_dim]."""
   def per_seed(state):
-    key = jax.random.fold_in(state.rng, 7)
+    key = jax.random.fold_in(state.rng, SAMPLING_STREAM)
     obs = jnp.broadcast_to(observations, (num,) + observations.shape)
     return agent.sample_actions(state, obs, key, behavior=behavior)
   return over_seeds(per_seed, agent.cfg.seeds_per_vmap)(states)
@@ -140,7 +168,7 @@ def divergence_from_behavior(agent: Agent, states: AgentState, observations, num
   """Per seed, mean |u_theta - u_nu|^2 along the policy's flow, from `num` noise draws."""
   def per_seed(state):
     obs = jnp.broadcast_to(observations, (num,) + observations.shape)
-    return agent.divergence_from_behavior(state, obs, jax.random.fold_in(state.rng, 11))
+    return agent.divergence_from_behavior(state, obs, jax.random.fold_in(state.rng, DIVERGENCE_STREAM))
   return over_seeds(per_seed, agent.cfg.seeds_per_vmap)(states)
 
 

@@ -49,22 +49,30 @@ class StopAfter:
     return self.calls >= self.chunks
 
 
-def test_interrupted_run_resumes_to_the_same_parameters(tmp_path):
-  config = tiny_config('dir', bc_steps=20, df_steps=30)
+# Stopped mid Decision Flow phase; and, with every phase, at the end of the flow-value warm-up.
+@pytest.mark.parametrize('schedule, chunks, stopped_at, total', [
+    ({'bc_steps': 20, 'df_steps': 30}, 3, 30, 50),
+    ({'critic_steps': 10, 'bc_steps': 20, 'flow_value_warmup': 10, 'df_steps': 30}, 4, 40, 60),
+])
+def test_interrupted_run_resumes_to_the_same_parameters(tmp_path, schedule, chunks, stopped_at,
+                                                        total):
+  config = tiny_config('dir', **schedule)
   full = run.train_and_evaluate(config, str(tmp_path / 'full'), log=lambda s: None)
-  stopped_at = None
+  stopped = None
   try:
-    run.train_and_evaluate(config, str(tmp_path / 'cut'), stop=StopAfter(3),
+    run.train_and_evaluate(config, str(tmp_path / 'cut'), stop=StopAfter(chunks),
                            log=lambda s: None)
   except run.Interrupted as e:
-    stopped_at = e.step
-  assert stopped_at == 30  # mid Decision Flow phase
+    stopped = e.step
+  assert stopped == stopped_at
   resumed = run.train_and_evaluate(config, str(tmp_path / 'cut'), log=lambda s: None)
-  assert resumed['step'] == 50
+  assert resumed['step'] == total
   assert_trees_close(full['states'], resumed['states'], rtol=1e-5, atol=1e-6)
   rows = list(csv.DictReader(open(tmp_path / 'cut' / 'metrics.csv')))
   keys = [(r['step'], r['seed']) for r in rows]
-  assert len(keys) == len(set(keys)) == 5 * config.num_seeds
+  assert len(keys) == len(set(keys)) == total // config.chunk_size * config.num_seeds
+  assert [r['phase'] for r in rows][::config.num_seeds] == [
+      train.Schedule.of(config).phase_of(step) for step in range(0, total, config.chunk_size)]
 
 
 def test_resume_refuses_a_workdir_of_a_different_run(tmp_path):

@@ -161,3 +161,18 @@ def test_bad_workdirs_are_refused_in_one_line(trained, tmp_path):
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert proc.returncode == 2 and len(lines) == 1, proc.stderr
     assert named in lines[0] and lines[0].startswith('error: ')
+
+
+def test_best_of_n_acting_evaluates_the_same_weights_another_way(trained, monkeypatch):
+  from dflow_jax.evaluate import evaluate_workdir
+  monkeypatch.setenv('MINARI_DATASETS_PATH', str(trained['root']))
+  result = evaluate_workdir(str(trained['workdir']), episodes=3, log=lambda _: None,
+                            num_samples=4)
+  record = np.load(trained['workdir'] / 'eval' / 'step_40_episodes_3_best_of_4.npz')
+  np.testing.assert_array_equal(record['returns'], result['returns'])
+  # Same seeds as the final evaluation: only the way of acting differs, and so do the returns.
+  final = np.load(trained['workdir'] / 'eval' / 'step_40.npz')
+  np.testing.assert_array_equal(record['env_seed'], final['env_seed'])
+  assert not np.allclose(record['returns'], final['returns'])
+  proc = _evaluate_cli(trained['root'], f'--workdir={trained["workdir"]}', '--num_samples=0')
+  assert proc.returncode == 2 and 'num_samples' in proc.stderr

@@ -80,8 +80,9 @@ def test_behavior_flow_keeps_all_four_modes(behavior_phase):
 def test_df_div_moves_the_mass_to_the_best_mode(behavior_phase):
   _, _, m = decision_flow('div', behavior_phase)
   masses = report('DF-div', m)
-  assert np.all(masses[:, 3] >= 0.90), masses
-  assert np.mean(m['true_reward']) >= 4.5
+  assert np.all(masses[:, 3] >= 0.95), masses
+  assert np.all(m['off_support'] <= 0.05), m['off_support']
+  assert np.mean(m['true_reward']) >= 4.7
 
 
 def test_df_dir_empties_the_poor_modes_and_raises_the_reward(behavior_phase):

@@ -44,7 +44,7 @@ def write_fake_run(workdir, num_seeds=3):
   log = MetricsLog(str(workdir / 'metrics.csv'), names)
   rng = np.random.default_rng(0)
   for step in range(50, 401, 50):
-    phase = train.phase_of(step - 1, 200)
+    phase = train.Schedule(bc_steps=200, df_steps=200).phase_of(step - 1)
     shown = (('behavior/fm_loss', 'critic/q_loss') if phase == train.BEHAVIOR
              else ('policy/fm_loss', 'df/flow_value_loss', 'critic/q_loss'))
     log.write(step, phase, {k: rng.uniform(0.5, 1.5, num_seeds) / step for k in shown})

@@ -113,12 +113,30 @@ def test_metric_names_cover_both_phases():
           'critic/q_loss'} <= set(names[train.DECISION_FLOW])
 
 
-def test_phases_follow_bc_steps_then_the_flow_value_warmup():
-  assert [train.phase_of(s, 10, 5) for s in (0, 9, 10, 14, 15, 99)] == [
-      train.BEHAVIOR, train.BEHAVIOR, train.FLOW_VALUE_WARMUP, train.FLOW_VALUE_WARMUP,
-      train.DECISION_FLOW, train.DECISION_FLOW]
-  assert train.phase_of(10, 10) == train.DECISION_FLOW  # no warm-up
-  assert [train.phase_end(s, 10, 5, 40) for s in (3, 12, 20)] == [10, 15, 40]
+def test_schedule_runs_critic_behaviour_warmup_then_decision_flow():
+  schedule = train.Schedule(critic_steps=4, bc_steps=6, flow_value_warmup=5, df_steps=30)
+  assert [schedule.phase_of(s) for s in (0, 3, 4, 9, 10, 14, 15, 39)] == [
+      train.CRITIC, train.CRITIC, train.BEHAVIOR, train.BEHAVIOR, train.FLOW_VALUE_WARMUP,
+      train.FLOW_VALUE_WARMUP, train.DECISION_FLOW, train.DECISION_FLOW]
+  assert [schedule.phase_end(s) for s in (0, 5, 12, 20)] == [4, 10, 15, 40]
+  assert schedule.df_start == 10 and schedule.total == 40
+  plain = train.Schedule(bc_steps=10, df_steps=5)  # no critic phase, no warm-up
+  assert [plain.phase_of(s) for s in (0, 9, 10)] == [
+      train.BEHAVIOR, train.BEHAVIOR, train.DECISION_FLOW]
+
+
+def test_critic_phase_trains_the_critic_alone():
+  config = tiny_config('div', num_seeds=2)
+  dataset, agent = run.prepare(config)
+  states = train.init_states(agent, config.seed, 2)
+  before = jax.device_get(states)
+  after, metrics = train.make_chunk(agent, train.CRITIC, config.batch_size, 3)(states, dataset)
+  assert_trees_close(after.behavior.params, before.behavior.params, rtol=0, atol=0)
+  assert_trees_close(after.policy.params, before.policy.params, rtol=0, atol=0)
+  moved = jax.tree.leaves(jax.tree.map(lambda a, b: np.abs(a - b).max(),
+                                       after.critic.params, before.critic.params))
+  assert max(moved) > 0 and set(metrics) == {
+      'critic/q_loss', 'critic/q_mean', 'critic/v_mean', 'critic/value_loss'}
 
 
 def test_flow_value_warmup_trains_the_flow_value_and_leaves_the_policy():

@@ -111,7 +111,12 @@ class Agent:
                           critic_target=polyak(state.critic_target, critic.params, cfg.tau))
     return state, {**value_info, **critic_info}
 
-  # ---- phase 1: behaviour flow + critic ----
+  # ---- pre-training: critic alone, then behaviour flow + critic ----
+
+  def update_critic_only(self, state: AgentState, batch):
+    """IQL alone: needs no flow rollout, so it costs a fraction of the other updates."""
+    state, info = self._update_critic(state, self._normalized(state, batch))
+    return state.replace(step=state.step + 1), info
 
   def update_behavior(self, state: AgentState, batch):
     batch = self._normalized(state, batch)
