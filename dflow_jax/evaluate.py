@@ -1,7 +1,7 @@
 """Evaluate a trained run from its workdir alone, in its dataset's eval env.
 
   python -m dflow_jax.evaluate --workdir=runs/umaze [--step=N] [--episodes=E] [--video]
-                              [--num_samples=N]
+                              [--num_samples=N] [--critic]
 
 Restores config.json and the Orbax checkpoint (the latest, or --step), evaluates every seed with
 the same seeds training used at that step (so the scores training printed are reproduced), and
@@ -24,6 +24,9 @@ flags.DEFINE_string('workdir', None, 'The run to evaluate (holds config.json and
 flags.DEFINE_integer('step', None, 'Checkpoint step (default: the latest).')
 flags.DEFINE_integer('episodes', None, 'Episodes per seed (default: config.final_eval_episodes).')
 flags.DEFINE_bool('video', False, 'Also write an MP4 of one episode per seed.')
+flags.DEFINE_bool('critic', False,
+                  'Also check the critic: per seed, the correlation of Q(s, a) with the discounted '
+                  'Monte Carlo return of 4,096 dataset transitions, and their means.')
 flags.DEFINE_integer('num_samples', None,
                      'Act with the best of N sampled actions by Q (default: the run\'s '
                      'agent.num_samples); the same trained weights, another way of acting.')
@@ -93,7 +96,8 @@ def build_agent(config, recipe: dict):
 
 
 def evaluate_workdir(workdir: str, step: int | None = None, episodes: int | None = None,
-                     video: bool = False, log=print, num_samples: int | None = None) -> dict:
+                     video: bool = False, log=print, num_samples: int | None = None,
+                     critic: bool = False) -> dict:
   """Restores the run in `workdir` and evaluates it; raises ConfigError/DatasetError.
 
   `num_samples` overrides how the agent acts (best of N by Q); it changes no trained weight.
@@ -128,6 +132,8 @@ def evaluate_workdir(workdir: str, step: int | None = None, episodes: int | None
   # never reached the end of training, where the figure is drawn.
   for figure in plots.learning_curves(workdir):
     log(f'learning curves: {figure}')
+  if critic:
+    log(critic_table(config, agent, states))
   if video:
     from dflow_jax.envs.video import record_first_episodes
     env_seed, action_seed = evaluator.eval_seeds(config.seed, step)
@@ -137,6 +143,23 @@ def evaluate_workdir(workdir: str, step: int | None = None, episodes: int | None
         lambda seed: os.path.join(directory, f'step_{step}_seed_{seed}.mp4')):
       log(f'video: {video_path}')
   return result
+
+
+def critic_table(config, agent, states) -> str:
+  """Q against the dataset's Monte Carlo returns (critic_check), one line per seed."""
+  import numpy as np
+
+  from dflow_jax import critic_check, data
+  dataset = data.load(config.dataset, seed=config.seed, reward_convention=config.reward_convention)
+  check = critic_check.q_against_returns(agent, states, dataset, config.agent.discount)
+  if check is None:
+    return 'critic: no transition has an uncut Monte Carlo return'
+  lines = [f'critic against Monte Carlo returns ({check["transitions"]} transitions, mean return '
+           f'{check["return_mean"]:.2f}):', 'seed  correlation  mean Q']
+  lines += [f'{seed:>4}  {c:>11.3f}  {q:>6.2f}'
+            for seed, (c, q) in enumerate(zip(check['correlation'], check['q_mean'], strict=True))]
+  lines.append(f'mean  {np.mean(check["correlation"]):>11.3f}  {np.mean(check["q_mean"]):>6.2f}')
+  return '\n'.join(lines)
 
 
 def _import_envs_quietly():
@@ -170,7 +193,7 @@ def main(argv):
   from dflow_jax.envs.video import VideoError
   try:
     evaluate_workdir(FLAGS.workdir, FLAGS.step, FLAGS.episodes, FLAGS.video,
-                     num_samples=FLAGS.num_samples)
+                     num_samples=FLAGS.num_samples, critic=FLAGS.critic)
   except (ConfigError, DatasetError, VideoError) as e:
     refuse(str(e))
 

@@ -139,9 +139,12 @@ class Agent:
 
   # ---- phase 2: Decision Flow (or, for `bc`, more flow matching) ----
 
-  def _flow_value_update(self, state: AgentState, batch):
-    """Critic, one rollout of u_theta, and the flow value's step on it; shared by the warm-up
-    and the full update. Returns (state, DFParams, FlowSteps, sigma, metrics, policy fm key)."""
+  def _flow_value_step(self, state: AgentState, batch):
+    """The part both Decision Flow updates share: the critic's step, one rollout of u_theta with
+    its flow-value targets, and the flow value's step on them.
+
+    Returns (state, the policy loss's inputs, metrics).
+    """
     cfg, variant = self.cfg, decision_flow.VARIANTS[self.cfg.variant]
     batch = self._normalized(state, batch)
     rng, rollout_key, fm_key = jax.random.split(state.rng, 3)
@@ -156,22 +159,22 @@ class Agent:
     state = state.replace(
         flow_value=flow_value, step=state.step + 1,
         flow_value_target=polyak(state.flow_value_target, flow_value.params, cfg.tau))
-    return (state, params._replace(flow_value=flow_value.params), batch, steps, scale,
-            {**critic_info, **rollout_info, **fv_info}, fm_key)
+    policy_inputs = (params._replace(flow_value=flow_value.params), batch, steps, scale, fm_key)
+    return state, policy_inputs, {**critic_info, **rollout_info, **fv_info}
 
   def warm_up_flow_value(self, state: AgentState, batch):
     """The flow value learns the behaviour flow's rollouts before the policy follows it (u_theta
     is still the copy of u_nu), so the first policy steps do not climb a random network."""
     if self.cfg.variant == 'bc':
       return self.update_behavior(state, batch)
-    state, _, _, _, _, info, _ = self._flow_value_update(state, batch)
+    state, _, info = self._flow_value_step(state, batch)
     return state, info
 
   def update_decision_flow(self, state: AgentState, batch):
     if self.cfg.variant == 'bc':
       return self.update_behavior(state, batch)
     cfg, variant = self.cfg, decision_flow.VARIANTS[self.cfg.variant]
-    state, params, batch, steps, scale, info, fm_key = self._flow_value_update(state, batch)
+    state, (params, batch, steps, scale, fm_key), info = self._flow_value_step(state, batch)
     policy, policy_info = minimize(
         lambda p: variant.policy_loss(cfg, self.apply, p, params, batch, steps, scale, fm_key),
         state.policy, self.optimizer)
