@@ -39,3 +39,10 @@ def aggregate(per_seed) -> dict:
   low, high = bootstrap_ci(per_seed)
   return {'mean': float(np.mean(per_seed)), 'iqm': float(iqm(per_seed)),
           'ci_low': low, 'ci_high': high}
+
+
+def probability_of_improvement(x, y) -> float:
+  """P(X > Y) + P(X = Y) / 2 over every pair of a run of X and a run of Y (per-seed scores):
+  the chance that a random seed of X beats a random seed of Y (Agarwal et al., 2021)."""
+  x, y = np.asarray(x, np.float64)[:, None], np.asarray(y, np.float64)[None, :]
+  return float(np.mean((x > y) + 0.5 * (x == y)))
