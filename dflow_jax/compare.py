@@ -38,7 +38,8 @@ def final_scores(workdir: str) -> np.ndarray:
 def table(workdirs: list[str]) -> str:
   """Markdown: per run, mean [95% CI], IQM, seeds, and P(run > baseline)."""
   baseline = final_scores(workdirs[0])
-  lines = ['| run | mean [95% CI] | IQM | P(> first) | per seed |', '| --- | --- | --- | --- | --- |']
+  lines = ['| run | mean [95% CI] | IQM | P(> first) | per seed |',
+           '| --- | --- | --- | --- | --- |']
   for workdir in workdirs:
     per_seed = final_scores(workdir)
     summary = scores.aggregate(per_seed)
