@@ -21,7 +21,7 @@ def get_config():
   agent.flow_steps = 10
   agent.rho = 0.1
   agent.lambda_div = 0.1
-  agent.alpha = 10.0
+  agent.alpha = 1.0  # in advantage units; 3 and 10 push more samples off the data
   agent.lam = 1.0
   agent.steps_per_state = 1
   return config

@@ -152,3 +152,12 @@ def test_step_divergence_is_the_one_divergence_everywhere():
   steps, _, metrics = prepared('div')
   # u_theta = 1s, u_nu = 0s on every step: the path divergence is T * dt / 2 * 3 = 1.5
   assert float(metrics['df/divergence']) == pytest.approx(1.5)
+
+
+def test_v_chi_reads_the_previous_action_only_in_the_ablation():
+  seen = []
+  app = appliers()._replace(flow_value=lambda p, s, x, t, prev: seen.append(prev) or x @ W)
+  for use_prev_action in (False, True):
+    cfg = AgentConfig(variant='div', flow_steps=T, use_prev_action=use_prev_action)
+    decision_flow.div_flow_value_loss(cfg, app, {}, flow_steps_at(1))
+  assert seen[0] is None and seen[1].shape == (4, 3)
