@@ -46,9 +46,11 @@ def test_door_expert_sampled_return():
 
 def test_expert_matches_readme_protocol():
   # Seed 0 follows the README's protocol (reset k, noise 1000 + k): its 10-episode figure for
-  # pen with drop termination is 2612.8; pen episodes are cheap (100 steps).
+  # pen with drop termination is 2612.8; pen episodes are cheap (100 steps). The pinned mujoco
+  # 4.0.0 gives 2613.07: its numerics moved the return by 0.01%, while the next seeds' streams
+  # give 2657.6 and 2779.1 (+1.7%, +6.4%).
   returns = [e.episode_return for e in adroit.generate_expert('pen', 10, seed=0)]
-  assert np.mean(returns) == pytest.approx(2612.8, abs=0.1)
+  assert np.mean(returns) == pytest.approx(2612.8, rel=2e-4)
 
 
 def test_door_human_replay(door_human):
