@@ -6,7 +6,8 @@
 Restores config.json and the Orbax checkpoint (the latest, or --step), evaluates every seed with
 the same seeds training used at that step (so the scores training printed are reproduced), and
 prints the per-seed table and the aggregate over seeds. The raw per-episode numbers go to
-`eval/step_<N>_episodes_<E>.npz` (`..._best_of_<N>.npz` with --num_samples); --video writes one MP4 per seed (its first episode) beside them.
+`eval/step_<N>_episodes_<E>.npz` (`..._best_of_<N>.npz` with --num_samples); --video writes one
+MP4 per seed (its first episode) beside them.
 learning_curves.png is redrawn from training's records. Bad input exits with status 2 and a
 one-line message.
 """
@@ -115,14 +116,14 @@ def evaluate_workdir(workdir: str, step: int | None = None, episodes: int | None
   recipe = meta.get('eval_env')
   if not recipe:
     raise ConfigError(f'{config.dataset} has no eval_env recipe in its metadata')
+  suffix = ''
+  if num_samples is not None:  # acting only: the state's shapes do not depend on it
+    config.agent.num_samples = num_samples
+    suffix = f'_best_of_{num_samples}'
   agent = build_agent(config, recipe)
   step, states = restore_states(workdir, config, agent, step)
-  suffix = ''
-  if num_samples is not None:
-    config.agent.num_samples = num_samples
-    agent, suffix = build_agent(config, recipe), f'_best_of_{num_samples}'
   env_eval = evaluator.Evaluator(agent, recipe, reference_range(meta), config.seed,
-                                 config.critic_steps + config.bc_steps)
+                                 evaluator.decision_flow_start(config))
   result = env_eval(states, step, episodes or config.final_eval_episodes)
   path = evaluator.save_record(workdir, result,
                                f'step_{step}_episodes_{result["episodes"]}{suffix}')

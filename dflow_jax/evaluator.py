@@ -9,7 +9,7 @@ import os
 
 import numpy as np
 
-from dflow_jax import data, scores
+from dflow_jax import data, scores, train
 from dflow_jax.data import minari_io
 from dflow_jax.envs import evaluation
 from dflow_jax.report import format_table, per_seed_table
@@ -23,6 +23,11 @@ def eval_seeds(run_seed: int, step: int) -> tuple[int, int]:
   env_seed = np.random.SeedSequence([run_seed, _EVAL_STREAM]).generate_state(1)[0]
   action_seed = np.random.SeedSequence([run_seed, _EVAL_STREAM, step]).generate_state(1)[0]
   return int(env_seed), int(action_seed)
+
+
+def decision_flow_start(config) -> int:
+  """The step u_theta is copied from u_nu; evaluations before it act with the behaviour flow."""
+  return train.Schedule.of(config).df_start
 
 
 class Evaluator:
@@ -41,7 +46,7 @@ class Evaluator:
     if not meta.get('eval_env'):
       return None
     return cls(agent, meta['eval_env'], evaluation.reference_range(meta), config.seed,
-               config.critic_steps + config.bc_steps)
+               decision_flow_start(config))
 
   def __call__(self, states, step: int, episodes: int) -> dict:
     # Before Decision Flow starts, u_theta is untrained: the flow being learnt is u_nu.
