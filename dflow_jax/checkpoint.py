@@ -13,11 +13,15 @@ class Checkpointer:
   states stay NamedTuples) and every dtype, so a restored run continues bit for bit.
   """
 
-  def __init__(self, workdir: str, max_to_keep: int = 2):
+  def __init__(self, workdir: str, max_to_keep: int = 2, keep_steps=()):
+    """Keeps the latest `max_to_keep` checkpoints and, beside them, those at `keep_steps`."""
     self.directory = os.path.abspath(os.path.join(workdir, 'checkpoints'))
+    keep = ocp.checkpoint_managers.AnyPreservationPolicy([
+        ocp.checkpoint_managers.LatestN(max_to_keep),
+        ocp.checkpoint_managers.CustomSteps([int(s) for s in keep_steps if s > 0])])
     self.manager = ocp.CheckpointManager(
         self.directory,
-        options=ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, create=True,
+        options=ocp.CheckpointManagerOptions(preservation_policy=keep, create=True,
                                              enable_async_checkpointing=False))
 
   def latest_step(self):

@@ -5,6 +5,10 @@
 
 Running the same command again resumes from the workdir's latest checkpoint. Ctrl-C saves a
 checkpoint and exits (status 130). Bad configuration exits with status 2 and a one-line message.
+Variants and Decision Flow settings can share one pre-training:
+
+  python -m dflow_jax.main --config=experiments/toy.py --workdir=runs/toy-dir \
+      --config.agent.variant=dir --init_from=runs/toy-div
 """
 import os
 import sys
@@ -19,6 +23,10 @@ config_flags.DEFINE_config_file('config', 'experiments/toy.py', 'Experiment conf
                                 lock_config=True)
 flags.DEFINE_string('workdir', None, 'Where config, metrics and checkpoints go '
                     '(default: runs/<dataset>-<variant>).')
+flags.DEFINE_string('init_from', None, 'A run whose pre-training (critic and behaviour phases) '
+                    'this one shares: a new workdir starts at its Decision Flow start. Only '
+                    'Decision Flow settings (variant, alpha, lam, rho, lambda_div, ...) may '
+                    'differ.')
 
 EXIT_INTERRUPTED = 130
 
@@ -46,7 +54,7 @@ def main(argv):
   stop = run.StopRequest()
   stop.install()
   try:
-    run.train_and_evaluate(config, workdir, stop)
+    run.train_and_evaluate(config, workdir, stop, init_from=FLAGS.init_from)
   except (ConfigError, DatasetError) as e:
     refuse(str(e))
   except run.Interrupted as e:

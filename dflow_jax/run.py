@@ -9,10 +9,10 @@ import ml_collections
 import numpy as np
 from tqdm import tqdm
 
-from dflow_jax import data, evaluator, plots, train
+from dflow_jax import data, evaluator, plots, shared_pretraining, train
 from dflow_jax.agents import Agent
 from dflow_jax.checkpoint import Checkpointer
-from dflow_jax.config import ConfigError, agent_config, base_config, drop_retired_keys, validate
+from dflow_jax.config import ConfigError, agent_config, validate
 from dflow_jax.data import normalization
 from dflow_jax.report import MetricsLog, per_seed_table
 from dflow_jax.tensorboard_log import TensorBoardLog
@@ -54,29 +54,11 @@ class StopRequest:
     self.requested = True
 
 
-def _flat(tree: dict, prefix: str = '') -> dict:
-  flat = {}
-  for key, value in tree.items():
-    if isinstance(value, dict):
-      flat.update(_flat(value, f'{prefix}{key}.'))
-    else:
-      flat[f'{prefix}{key}'] = value
-  return flat
-
-
 def _check_resumable(workdir: str, config: ml_collections.ConfigDict):
-  path = os.path.join(workdir, 'config.json')
-  if not os.path.exists(path):
+  saved = shared_pretraining.saved_config(workdir)
+  if saved is None:
     return
-  with open(path) as f:
-    saved = _flat(drop_retired_keys(json.load(f)))
-  current = _flat(json.loads(config.to_json()))
-  # A key added to the schema after the run was saved reads as its default there, so that an
-  # upgrade alone does not make old runs unresumable.
-  defaults = _flat(json.loads(base_config().to_json()))
-  saved = {**{k: defaults[k] for k in current if k not in saved and k in defaults}, **saved}
-  changed = sorted(k for k in set(saved) | set(current)
-                   if saved.get(k) != current.get(k) and k not in RESUMABLE_CHANGES)
+  changed = shared_pretraining.changed_keys(saved, config, RESUMABLE_CHANGES)
   if changed:
     raise ConfigError(f'workdir {workdir} holds a run with a different config '
                       f'(changed: {", ".join(changed)}); use a new --workdir')
@@ -95,23 +77,32 @@ def prepare(config: ml_collections.ConfigDict):
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
-                       stop: StopRequest | None = None, log=print) -> dict:
-  """Trains (or resumes) all seeds of `config` in `workdir`; returns the final evaluation."""
+                       stop: StopRequest | None = None, log=print,
+                       init_from: str | None = None) -> dict:
+  """Trains (or resumes) all seeds of `config` in `workdir`; returns the final evaluation.
+
+  `init_from`: a run whose pre-training this one shares (only Decision Flow settings differ);
+  a new workdir starts from its checkpoint at the Decision Flow start (shared_pretraining).
+  """
   dataset, agent = prepare(config)
   os.makedirs(workdir, exist_ok=True)
   _check_resumable(workdir, config)
+  schedule = train.Schedule.of(config)
+  # The checkpoint where pre-training ends outlives max_to_keep, for --init_from.
+  checkpointer = Checkpointer(workdir, config.max_to_keep, keep_steps=(schedule.df_start,))
+  abstract = train.abstract_states(agent, config.num_seeds)
+  if init_from and checkpointer.latest_step() is None:
+    shared_pretraining.start_from(init_from, workdir, config, schedule.df_start, abstract,
+                                  checkpointer, RESUMABLE_CHANGES)
   with open(os.path.join(workdir, 'config.json'), 'w') as f:
     f.write(config.to_json(indent=2))
 
-  checkpointer = Checkpointer(workdir, config.max_to_keep)
-  abstract = train.abstract_states(agent, config.num_seeds)
   step = checkpointer.latest_step() or 0
   if step:
     states = checkpointer.restore(abstract, step)
     log(f'resumed from the checkpoint at step {step} in {checkpointer.directory}')
   else:
     states = train.init_states(agent, config.seed, config.num_seeds)
-  schedule = train.Schedule.of(config)
   total = schedule.total
   if step == 0 and schedule.df_start == 0:
     states = train.start_decision_flow(agent, states)

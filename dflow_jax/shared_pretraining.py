@@ -1,0 +1,116 @@
+"""Starting a run's Decision Flow phase from another run's pre-training (`--init_from`).
+
+The critic and behaviour phases do not read the Decision Flow settings, so runs that differ
+only in those settings (variant, alpha, lam, rho, ...) share their first `df_start` updates
+bit for bit. A new run copies the source run's checkpoint at `df_start`, and the metrics rows
+and evaluation records up to that step, then trains on from there as if it had done them.
+"""
+import csv
+import json
+import os
+import shutil
+
+import ml_collections
+
+from dflow_jax.checkpoint import Checkpointer
+from dflow_jax.config import ConfigError, base_config, drop_retired_keys
+from dflow_jax.evaluator import EVAL_DIR
+
+# Keys that the updates before `df_start` never read; any other difference means different
+# pre-training. (use_prev_action changes the flow value's shapes, so it must match.)
+DECISION_FLOW_KEYS = {'agent.variant', 'agent.alpha', 'agent.lam', 'agent.dir_target',
+                      'agent.dir_objective', 'agent.rho', 'agent.lambda_div',
+                      'agent.value_scale', 'agent.policy_ema', 'agent.steps_per_state',
+                      'flow_value_warmup'}
+
+
+def flat_config(tree: dict, prefix: str = '') -> dict:
+  flat = {}
+  for key, value in tree.items():
+    if isinstance(value, dict):
+      flat.update(flat_config(value, f'{prefix}{key}.'))
+    else:
+      flat[f'{prefix}{key}'] = value
+  return flat
+
+
+def saved_config(workdir: str) -> dict | None:
+  """The flat config a run saved in `workdir/config.json` (None if there is none). A key added
+  to the schema after the run was saved reads as its default there."""
+  path = os.path.join(workdir, 'config.json')
+  if not os.path.exists(path):
+    return None
+  with open(path) as f:
+    saved = flat_config(drop_retired_keys(json.load(f)))
+  defaults = flat_config(json.loads(base_config().to_json()))
+  return {**{k: v for k, v in defaults.items() if k not in saved}, **saved}
+
+
+def changed_keys(saved: dict, config: ml_collections.ConfigDict, allowed) -> list:
+  current = flat_config(json.loads(config.to_json()))
+  return sorted(k for k in set(saved) | set(current)
+                if saved.get(k) != current.get(k) and k not in allowed)
+
+
+def start_from(source: str, workdir: str, config: ml_collections.ConfigDict, df_start: int,
+               abstract_state, checkpointer: Checkpointer, resumable_changes) -> None:
+  """Copies `source`'s pre-training (checkpoint, metrics, evaluations up to `df_start`) into
+  `workdir`, which has no checkpoint yet. Raises ConfigError when the two runs' pre-training
+  differs or `source` did not keep its checkpoint at `df_start`."""
+  saved = saved_config(source)
+  if saved is None:
+    raise ConfigError(f'--init_from={source} is not a run directory (no config.json there)')
+  if df_start == 0:
+    raise ConfigError('--init_from needs a pre-training phase to share, but critic_steps and '
+                      'bc_steps are 0')
+  changed = changed_keys(saved, config, DECISION_FLOW_KEYS | set(resumable_changes))
+  if changed:
+    shown = ', '.join(f'{k} ({saved.get(k)!r} there, {_get(config, k)!r} here)'
+                      for k in changed[:3])
+    raise ConfigError(f'--init_from={source} was pre-trained differently: {shown}; only '
+                      f'Decision Flow settings may differ')
+  source_checkpoints = Checkpointer(source)
+  try:
+    if df_start not in source_checkpoints.all_steps():
+      raise ConfigError(f'--init_from={source} has no checkpoint at step {df_start}, where '
+                        f'pre-training ends (it has {source_checkpoints.all_steps()})')
+    checkpointer.save(df_start, source_checkpoints.restore(abstract_state, df_start))
+  finally:
+    source_checkpoints.close()
+  _copy_metrics(source, workdir, df_start)
+  _copy_evaluations(source, workdir, df_start)
+  with open(os.path.join(workdir, 'init_from.txt'), 'w') as f:
+    f.write(f'steps 0-{df_start} copied from {os.path.abspath(source)}\n')
+
+
+def _get(config, dotted):
+  for part in dotted.split('.'):
+    config = config[part] if part in config else None
+    if config is None:
+      return None
+  return config
+
+
+def _copy_metrics(source: str, workdir: str, df_start: int) -> None:
+  path = os.path.join(source, 'metrics.csv')
+  if not os.path.exists(path):
+    return
+  with open(path, newline='') as f:
+    reader = csv.DictReader(f)
+    rows = [r for r in reader if int(r['step']) <= df_start]
+    columns = reader.fieldnames
+  with open(os.path.join(workdir, 'metrics.csv'), 'w', newline='') as f:
+    writer = csv.DictWriter(f, columns)
+    writer.writeheader()
+    writer.writerows(rows)
+
+
+def _copy_evaluations(source: str, workdir: str, df_start: int) -> None:
+  directory = os.path.join(source, EVAL_DIR)
+  if not os.path.isdir(directory):
+    return
+  os.makedirs(os.path.join(workdir, EVAL_DIR), exist_ok=True)
+  for name in os.listdir(directory):
+    stem = name.removesuffix('.npz')
+    if stem.startswith('step_') and stem[5:].isdigit() and int(stem[5:]) <= df_start:
+      shutil.copy2(os.path.join(directory, name), os.path.join(workdir, EVAL_DIR, name))

@@ -1,0 +1,48 @@
+"""`--init_from`: a run that starts from another run's pre-training."""
+import csv
+
+import pytest
+
+from dflow_jax import run
+from dflow_jax.checkpoint import Checkpointer
+from tests.conftest import tiny_config
+from tests.test_train import assert_trees_close
+
+QUIET = {'log': lambda s: None}
+
+
+def test_a_run_started_from_another_runs_pretraining_equals_one_trained_from_scratch(tmp_path):
+  # The source keeps one checkpoint; the one at the Decision Flow start (20) must outlive it.
+  source = tiny_config('div', max_to_keep=1, df_steps=30)
+  run.train_and_evaluate(source, str(tmp_path / 'div'), **QUIET)
+  assert Checkpointer(str(tmp_path / 'div')).all_steps() == [20, 50]
+
+  settings = {'df_steps': 20, 'agent.lam': 3.0}
+  scratch = run.train_and_evaluate(tiny_config('dir', **settings), str(tmp_path / 'scratch'),
+                                   **QUIET)
+  shared = run.train_and_evaluate(tiny_config('dir', **settings), str(tmp_path / 'dir'),
+                                  init_from=str(tmp_path / 'div'), **QUIET)
+  assert shared['step'] == scratch['step'] == 40
+  assert_trees_close(scratch['states'], shared['states'], rtol=1e-6, atol=1e-7)
+  rows = list(csv.DictReader(open(tmp_path / 'dir' / 'metrics.csv')))
+  scratch_rows = list(csv.DictReader(open(tmp_path / 'scratch' / 'metrics.csv')))
+  assert [(r['step'], r['seed'], r['phase']) for r in rows] == [
+      (r['step'], r['seed'], r['phase']) for r in scratch_rows]
+  assert (tmp_path / 'dir' / 'init_from.txt').exists()
+
+
+@pytest.mark.parametrize('change, named', [
+    ({'bc_steps': 10}, 'bc_steps'),
+    ({'agent.expectile': 0.8}, 'agent.expectile'),
+])
+def test_init_from_refuses_a_run_pretrained_differently(tmp_path, change, named):
+  run.train_and_evaluate(tiny_config('div', df_steps=0), str(tmp_path / 'div'), **QUIET)
+  with pytest.raises(run.ConfigError, match=f'pre-trained differently: {named}'):
+    run.train_and_evaluate(tiny_config('dir', **change), str(tmp_path / 'dir'),
+                           init_from=str(tmp_path / 'div'), **QUIET)
+
+
+def test_init_from_refuses_what_is_not_a_run(tmp_path):
+  with pytest.raises(run.ConfigError, match='not a run directory'):
+    run.train_and_evaluate(tiny_config('dir'), str(tmp_path / 'dir'),
+                           init_from=str(tmp_path / 'nothing'), **QUIET)
