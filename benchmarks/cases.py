@@ -9,7 +9,6 @@ import dataclasses
 import jax
 import jax.numpy as jnp
 
-from benchmarks.critic_loop import LoopCriticAgent
 from benchmarks.settings import Settings
 from dflow_jax import data
 from dflow_jax.agents import Agent
@@ -67,16 +66,13 @@ class UpdateCase:
   flow_steps: int
   steps_per_state: int
   chunk: int
-  donate: bool = True
   scan_unroll: int = 1
-  critic: str = 'vmap'  # 'loop': the two heads as separate MLPs (benchmarks/critic_loop.py)
   seeds_per_vmap: int = 0
   matmul_dtype: str = 'float32'
 
   def label(self) -> str:
     knobs = [name for name, on in [
-        ('no-donation', not self.donate), (f'unroll={self.scan_unroll}', self.scan_unroll != 1),
-        (f'critic={self.critic}', self.critic != 'vmap'),
+        (f'unroll={self.scan_unroll}', self.scan_unroll != 1),
         (f'seeds_per_vmap={self.seeds_per_vmap}', self.seeds_per_vmap != 0),
         (self.matmul_dtype, self.matmul_dtype != 'float32')] if on]
     return (f'{self.size:4s} {self.variant:3s} S={self.seeds:<3d} T={self.flow_steps:<2d} '
@@ -90,14 +86,13 @@ def agent_config_of(size: Size, case: UpdateCase) -> AgentConfig:
       matmul_dtype=case.matmul_dtype, seeds_per_vmap=case.seeds_per_vmap)
 
 
-def agent_factory(size: Size, critic: str):
-  """cfg -> agent of this size, with the library's vmapped critic or the looped one."""
-  kind = LoopCriticAgent if critic == 'loop' else Agent
-  return lambda cfg: kind(cfg, size.observation_dim, size.action_dim)
+def agent_factory(size: Size):
+  """cfg -> agent of this size."""
+  return lambda cfg: Agent(cfg, size.observation_dim, size.action_dim)
 
 
 def make_agent(size: Size, case: UpdateCase) -> Agent:
-  return agent_factory(size, case.critic)(agent_config_of(size, case))
+  return agent_factory(size)(agent_config_of(size, case))
 
 
 def _steps_per_state(token, flow_steps: int) -> int:
@@ -141,10 +136,6 @@ def lever_cases(size: Size, variant: str, lever: str, settings: Settings):
   update has no flow rollout to unroll). `chunk` and `steps_per_state` are not speed-ups to
   adopt but the comparisons two targets are about; they are timed the same paired way."""
   base = default_case(size, variant, settings)
-  if lever == 'donate':
-    return [('donate=False', dataclasses.replace(base, donate=False), base)]
-  if lever == 'critic':
-    return [('critic heads in a Python loop', dataclasses.replace(base, critic='loop'), base)]
   if lever == 'bf16':
     return [('bfloat16 matmuls', dataclasses.replace(base, matmul_dtype='bfloat16'), base)]
   if lever == 'seeds_per_vmap':  # seeds one after another instead of one wide vmap

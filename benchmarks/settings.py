@@ -6,7 +6,7 @@ cartesian product is far too slow on a small CPU); every list can be changed fro
 import dataclasses
 
 SECTIONS = ('ceiling', 'update', 'levers', 'baseline', 'eval')
-LEVERS = ('donate', 'unroll', 'critic', 'bf16', 'seeds_per_vmap', 'chunk', 'steps_per_state')
+LEVERS = ('unroll', 'bf16', 'seeds_per_vmap', 'chunk', 'steps_per_state')
 
 
 @dataclasses.dataclass

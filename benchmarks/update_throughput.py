@@ -22,9 +22,8 @@ class Chunk:
     self.case, self.dataset = case, dataset
     self.steps_per_call = case.chunk * case.seeds
     agent = cases.make_agent(size, case)
-    self.run_chunk = train.make_chunk(agent, train.DECISION_FLOW, size.batch_size, case.chunk,
-                                      donate=case.donate)
-    # With donation a chunk consumes its input states: only self.states refers to the latest.
+    self.run_chunk = train.make_chunk(agent, train.DECISION_FLOW, size.batch_size, case.chunk)
+    # A chunk donates (consumes) its input states: only self.states refers to the latest.
     self.states = train.start_decision_flow(agent, train.init_states(agent, 0, case.seeds))
 
   def call(self):
@@ -52,10 +51,10 @@ _FLOPS = {}
 
 
 def flops_per_update(size: cases.Size, case: cases.UpdateCase, dataset) -> float | None:
-  """Per seed; the seeds, chunk length and donation do not change it, so it is cached."""
-  key = (size, dataclasses.replace(case, seeds=1, chunk=1, donate=True, scan_unroll=1))
+  """Per seed; the seeds and chunk length do not change it, so it is cached."""
+  key = (size, dataclasses.replace(case, seeds=1, chunk=1, scan_unroll=1))
   if key not in _FLOPS:
-    _FLOPS[key] = update_flops(cases.agent_factory(size, case.critic),
+    _FLOPS[key] = update_flops(cases.agent_factory(size),
                                cases.agent_config_of(size, case), size.batch_size, dataset,
                                _decision_flow_update)
   return _FLOPS[key]

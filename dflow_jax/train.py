@@ -98,11 +98,11 @@ def _update_fn(agent: Agent, phase: str):
           DECISION_FLOW: agent.update_decision_flow}[phase]
 
 
-def make_chunk(agent: Agent, phase: str, batch_size: int, length: int, donate: bool = True):
+def make_chunk(agent: Agent, phase: str, batch_size: int, length: int):
   """A jitted function (states, dataset) -> (states, per-seed metrics averaged over the chunk).
 
-  With `donate` the input states are donated: their buffers are reused for the output, so the
-  states are not held twice (the caller must not read the states it passed in).
+  The input states are donated: their buffers are reused for the output, so the states are not
+  held twice (the caller must not read the states it passed in; pass a copy to keep them).
   """
   update = _update_fn(agent, phase)
 
@@ -116,7 +116,7 @@ def make_chunk(agent: Agent, phase: str, batch_size: int, length: int, donate: b
     states, metrics = jax.lax.scan(one_update, states, None, length=length)
     return states, jax.tree.map(lambda m: jnp.mean(m, axis=0), metrics)
 
-  return jax.jit(chunk, donate_argnums=0 if donate else ())
+  return jax.jit(chunk, donate_argnums=0)
 
 
 # Compiled chunks of this process. Agents compare by (config, dims), so a resumed or repeated

@@ -18,7 +18,7 @@ def test_the_smoke_run_writes_every_section_with_positive_numbers(tmp_path, monk
   monkeypatch.setenv('XLA_FLAGS', os.environ.get('XLA_FLAGS', ''))  # smoke appends its flags
   # the cheapest update (bc) at the toy size: one of each kind of measurement
   data = cli.main(['--smoke', f'--out-dir={tmp_path}', '--sizes=toy', '--variants=bc',
-                   '--sweep-sizes=toy', '--sweep-variants=bc', '--levers=donate,chunk',
+                   '--sweep-sizes=toy', '--sweep-variants=bc', '--levers=bf16,chunk',
                    '--lever-variants=bc', '--baseline-sizes=toy', '--baseline-variants=bc'])
   with open(tmp_path / 'throughput.json') as f:
     assert json.load(f) == json.loads(json.dumps(data, default=str))
@@ -37,9 +37,9 @@ def test_the_smoke_run_writes_every_section_with_positive_numbers(tmp_path, monk
     assert row['compile_s'] >= 0 and row['memory']['host_peak_rss_mb'] > 0
     assert row['compiled_memory']['argument_mb'] > 0
 
-  donate, chunk = data['levers']
-  assert (donate['lever'], chunk['lever']) == ('donate', 'chunk')
-  assert not donate['case']['donate'] and chunk['case']['chunk'] == 1
+  bf16, chunk = data['levers']
+  assert (bf16['lever'], chunk['lever']) == ('bf16', 'chunk')
+  assert bf16['case']['matmul_dtype'] == 'bfloat16' and chunk['case']['chunk'] == 1
   for row in data['levers']:
     assert row['speedup_min'] <= row['speedup'] <= row['speedup_max'] and row['speedup'] > 0
     assert row['per_seed_steps_s'] > 0 and row['reference_per_seed_steps_s'] > 0

@@ -144,9 +144,9 @@ def test_flow_value_warmup_trains_the_flow_value_and_leaves_the_policy():
   dataset, agent = run.prepare(config)
   states = train.start_decision_flow(agent, train.init_states(agent, config.seed, 2))
   before = jax.device_get(states)
-  warm = train.make_chunk(agent, train.FLOW_VALUE_WARMUP, config.batch_size, 3,
-                          donate=False)
-  after, metrics = warm(states, dataset)
+  warm = train.make_chunk(agent, train.FLOW_VALUE_WARMUP, config.batch_size, 3)
+  # the chunk donates its input: a copy keeps `before` (which may share host memory) intact
+  after, metrics = warm(jax.tree.map(jnp.copy, states), dataset)
   assert_trees_close(after.policy.params, before.policy.params, rtol=0, atol=0)
   assert_trees_close(after.policy_ema, before.policy_ema, rtol=0, atol=0)
   moved = jax.tree.leaves(jax.tree.map(lambda a, b: np.abs(a - b).max(),
