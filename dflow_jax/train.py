@@ -17,9 +17,12 @@ from dflow_jax.data import Transitions
 CRITIC, BEHAVIOR = 'critic', 'behavior'
 FLOW_VALUE_WARMUP, DECISION_FLOW = 'flow_value_warmup', 'decision_flow'
 PHASES = (CRITIC, BEHAVIOR, FLOW_VALUE_WARMUP, DECISION_FLOW)
-# Streams folded into a seed's rng for end-of-run measurements: distinct from each other and
-# from the training stream, so that measuring consumes no training randomness.
-SAMPLING_STREAM, DIVERGENCE_STREAM = 7, 11
+# Streams folded into a seed's rng (`fold_in`) for end-of-run measurements: distinct from each
+# other and from the training stream, so that measuring consumes no training randomness.
+# Sampled actions (`sample_actions`): the noise behind the toy tasks' action metrics.
+SAMPLING_STREAM = 7
+# Divergence from the behaviour flow (`divergence_from_behavior`): its own noise draws.
+DIVERGENCE_STREAM = 11
 
 
 def over_seeds(fn, seeds_per_vmap: int = 0):
@@ -168,7 +171,8 @@ def divergence_from_behavior(agent: Agent, states: AgentState, observations, num
   """Per seed, mean |u_theta - u_nu|^2 along the policy's flow, from `num` noise draws."""
   def per_seed(state):
     obs = jnp.broadcast_to(observations, (num,) + observations.shape)
-    return agent.divergence_from_behavior(state, obs, jax.random.fold_in(state.rng, DIVERGENCE_STREAM))
+    key = jax.random.fold_in(state.rng, DIVERGENCE_STREAM)
+    return agent.divergence_from_behavior(state, obs, key)
   return over_seeds(per_seed, agent.cfg.seeds_per_vmap)(states)
 
 
