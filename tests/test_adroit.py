@@ -6,8 +6,8 @@ absorb the difference between a few episodes and the README's 100-episode means.
 import numpy as np
 import pytest
 
-from dflow_jax.data import adroit, door_cloned, gym_mujoco, rollouts
-from dflow_jax.data.episodes import Episode
+from dflow_jax.datagen import adroit, door_cloned, gym_mujoco, rollouts
+from dflow_jax.datagen.episodes import Episode
 from dflow_jax.envs.adroit_fixes import make_adroit_env
 
 pytestmark = pytest.mark.skipif(not (adroit.shared_data_dir() / 'README.md').exists(),

@@ -87,7 +87,7 @@ def trained(tmp_path_factory):
   """Two seeds trained 40 steps on a small generated dense umaze, evaluated at step 20 (the
   behaviour flow) and at the end (the policy). No Decision Flow updates: one compiled chunk."""
   from dflow_jax import run
-  from dflow_jax.data.__main__ import generate
+  from dflow_jax.datagen.cli import generate
   root = tmp_path_factory.mktemp('minari')
   workdir = tmp_path_factory.mktemp('runs')
   with pytest.MonkeyPatch.context() as patch:

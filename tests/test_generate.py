@@ -1,4 +1,4 @@
-"""`python -m dflow_jax.data generate`: a regenerated dataset is a local Minari dataset that the
+"""`python -m dflow_jax.datagen generate`: a regenerated dataset is a local Minari dataset that the
 loader reads back, with its provenance, reference scores and evaluation env."""
 import contextlib
 import io
@@ -11,8 +11,9 @@ import pytest
 
 from dflow_jax import data
 from dflow_jax.data import registry
-from dflow_jax.data.__main__ import generate, main
-from dflow_jax.data.shared_files import shared_data_dir
+from dflow_jax.datagen import recipes
+from dflow_jax.datagen.cli import generate, main
+from dflow_jax.datagen.shared_files import shared_data_dir
 from dflow_jax.envs.make import make_eval_env
 
 NAME = 'dflow/pointmaze/umaze-v2'
@@ -61,7 +62,7 @@ def test_eval_env_observations_match_the_dataset_layout(umaze):
 
 
 def test_every_listed_dataset_has_a_recipe_and_the_rest_a_clear_refusal():
-  names = sorted(registry.BUILDERS)
+  names = sorted(recipes.BUILDERS)
   assert 'dflow/door/human-v2' in names and 'dflow/mujoco/hopper/expert-v0' in names
   assert all(f'dflow/mujoco/{env}/mixed-v0' in names for env in registry.MUJOCO_ENVS)
   out = subprocess.run([sys.executable, '-m', 'dflow_jax.data', 'generate', 'dflow/pen/human-v2'],
@@ -148,7 +149,7 @@ def test_mixed_generation_writes_and_prints_a_return_histogram(hopper_mixed):
 
 @needs_mujoco_actors
 def test_mixed_noise_levels_are_reproducible_from_seed_and_episode():
-  from dflow_jax.data import gym_mujoco
+  from dflow_jax.datagen import gym_mujoco
   first, again = (list(gym_mujoco.generate_mixed('hopper', 400, seed=3)) for _ in range(2))
   assert sum(map(len, first)) == 400
   for k, (episode, repeat) in enumerate(zip(first, again, strict=True)):

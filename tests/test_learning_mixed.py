@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from dflow_jax import run
-from dflow_jax.data.__main__ import generate
+from dflow_jax.datagen.cli import generate
 from experiments.gym_mujoco import get_config
 
 pytestmark = pytest.mark.slow

@@ -10,8 +10,9 @@ import pytest
 
 from dflow_jax import data
 from dflow_jax.data import minari_io
-from dflow_jax.data.episodes import Episode
 from dflow_jax.data.rewards import apply_convention
+from dflow_jax.datagen import minari_write
+from dflow_jax.datagen.episodes import Episode
 
 LENGTHS = (5, 7, 4)
 
@@ -40,9 +41,9 @@ def pendulum_episodes():
 def written(tmp_path, monkeypatch):
   monkeypatch.setenv('MINARI_DATASETS_PATH', str(tmp_path))
   env, episodes = pendulum_episodes()
-  minari_io.write_dataset('dflow/test/pendulum-v0', episodes, env=env,
-                          dflow={'generator': 'test', 'seed': 0}, ref_min_score=-10.0,
-                          ref_max_score=0.0)
+  minari_write.write_dataset('dflow/test/pendulum-v0', episodes, env=env,
+                             dflow={'generator': 'test', 'seed': 0}, ref_min_score=-10.0,
+                             ref_max_score=0.0)
   return episodes
 
 
@@ -120,8 +121,8 @@ def test_a_downloaded_dataset_gets_its_eval_env_from_the_id_and_refs_from_minari
   """A D4RL dataset carries no metadata of ours; it must still be evaluated and normalised."""
   monkeypatch.setenv('MINARI_DATASETS_PATH', str(tmp_path))
   env, episodes = pendulum_episodes()
-  path = minari_io.write_dataset('D4RL/door/human-v2', episodes, env=env, dflow={},
-                                 ref_min_score=-56.5, ref_max_score=2880.6)
+  path = minari_write.write_dataset('D4RL/door/human-v2', episodes, env=env, dflow={},
+                                    ref_min_score=-56.5, ref_max_score=2880.6)
   raw = minari_io.read_metadata('D4RL/door/human-v2')
   raw.pop(minari_io.DFLOW_KEY)  # what a downloaded copy looks like
   (path / 'data' / 'metadata.json').write_text(json.dumps(raw))

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from dflow_jax.data import pointmaze
+from dflow_jax.datagen import pointmaze
 
 
 def _distances(episode):

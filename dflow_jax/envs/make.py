@@ -28,10 +28,11 @@ def _batched(observation):
 
 
 def make_eval_env(recipe: dict, **kwargs) -> gym.Env:
-  """recipe: the `eval_env` entry of a regenerated dataset's metadata (see data/registry.py)."""
+  """recipe: the `eval_env` entry of a dataset's metadata (see datagen/recipes.py) or one
+  inferred from a Minari id (data/registry.py)."""
   family = recipe.get('family')
   if family == 'pointmaze':
-    from dflow_jax.data import pointmaze
+    from dflow_jax.envs import pointmaze
     return FlattenDictObservation(pointmaze.make_eval_env(recipe['maze'], recipe['dense'],
                                                           **kwargs))
   if family == 'adroit':

@@ -17,21 +17,18 @@ from collections import deque
 from collections.abc import Callable, Iterator
 
 import gymnasium as gym
-import gymnasium_robotics
 import numpy as np
 
-from dflow_jax.data.episodes import Episode
+from dflow_jax.datagen.episodes import Episode
+from dflow_jax.envs.pointmaze import MAZES, env_id, make_eval_env  # noqa: F401 (MAZES re-exported)
 
-gym.register_envs(gymnasium_robotics)
-
-# goal_cell: D4RL's fixed target cell (row, col); published_*: Minari's refs for the sparse sets.
-MAZES = {
-    'umaze': dict(env='PointMaze_UMaze-v3', dense_env='PointMaze_UMazeDense-v3', horizon=300,
-                  goal_cell=(1, 1), published_min=13.77, published_max=218.64),
-    'medium': dict(env='PointMaze_Medium-v3', dense_env='PointMaze_MediumDense-v3', horizon=600,
-                   goal_cell=(6, 6), published_min=19.48, published_max=373.91),
-    'large': dict(env='PointMaze_Large-v3', dense_env='PointMaze_LargeDense-v3', horizon=800,
-                  goal_cell=(7, 9), published_min=5.59, published_max=432.11),
+# The mazes and the eval env come from envs/, so that reference scores are measured in the very
+# env that training evaluates in.
+# Minari's published reference scores of the sparse datasets, for comparison with ours.
+PUBLISHED_REFS = {
+    'umaze': dict(published_min=13.77, published_max=218.64),
+    'medium': dict(published_min=19.48, published_max=373.91),
+    'large': dict(published_min=5.59, published_max=432.11),
 }
 SUCCESS_RADIUS = 0.45  # the env's own `success` threshold
 ACTION_NOISE = 0.5
@@ -42,29 +39,12 @@ _MOVES = ((-1, 0), (1, 0), (0, -1), (0, 1))
 _DFS_MOVES = ((0, 1), (0, -1), (-1, 0), (1, 0))
 
 
-def env_id(maze: str, dense: bool) -> str:
-  """Gymnasium id; the Dense ids reward exp(-distance to goal), the others 1 within 0.45."""
-  return MAZES[maze]['dense_env' if dense else 'env']
-
-
 def make_collection_env(maze: str, dense: bool, seed: int, reseed_every: int = RESEED_EVERY):
   """The data-collection env; its time limit is the reseed period (Minari's was never reached)."""
   env = gym.make(env_id(maze, dense), continuing_task=True, reset_target=True,
                  max_episode_steps=reseed_every)
   env.action_space.seed(seed)
   return env
-
-
-def make_eval_env(maze: str, dense: bool, **kwargs):
-  """The fixed-goal evaluation env: the goal stays put, so the return counts steps at the goal."""
-  spec = MAZES[maze]
-  base = gym.spec(env_id(maze, dense)).kwargs['maze_map']
-  # The goal cell is the only 'g'; every other free cell may be a start ('r').
-  maze_map = [['g' if (i, j) == spec['goal_cell'] else ('r' if c != 1 else 1)
-               for j, c in enumerate(row)] for i, row in enumerate(base)]
-  options = dict(maze_map=maze_map, continuing_task=True, reset_target=False,
-                 max_episode_steps=spec['horizon'])
-  return gym.make(env_id(maze, dense), **{**options, **kwargs})
 
 
 def _next_cells(free: set, goal: tuple) -> dict:

@@ -12,9 +12,9 @@ from collections.abc import Iterator
 import gymnasium as gym
 import numpy as np
 
-from dflow_jax.data.episodes import Episode
-from dflow_jax.data.rollouts import Progress, report_progress, rollout, sampled_episodes
-from dflow_jax.data.shared_files import load_npz
+from dflow_jax.datagen.episodes import Episode
+from dflow_jax.datagen.rollouts import Progress, report_progress, rollout, sampled_episodes
+from dflow_jax.datagen.shared_files import load_npz
 
 ENV_IDS = {'halfcheetah': 'HalfCheetah-v5', 'hopper': 'Hopper-v5', 'walker2d': 'Walker2d-v5'}
 HORIZON = 1000

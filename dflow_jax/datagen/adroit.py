@@ -13,9 +13,9 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from dflow_jax.data.episodes import Episode
-from dflow_jax.data.rollouts import Progress, report_progress, rollout, sampled_episodes
-from dflow_jax.data.shared_files import load_npz, reference_table, shared_data_dir
+from dflow_jax.datagen.episodes import Episode
+from dflow_jax.datagen.rollouts import Progress, report_progress, rollout, sampled_episodes
+from dflow_jax.datagen.shared_files import load_npz, reference_table, shared_data_dir
 from dflow_jax.envs.adroit_fixes import TASKS, make_adroit_env
 
 ADROIT_NOISE_OFFSET = 1000

@@ -6,7 +6,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from dflow_jax.data.episodes import Episode
+from dflow_jax.datagen.episodes import Episode
 
 Progress = Callable[[int], Any] | None  # called with each finished episode's length (tqdm.update)
 Actor = Callable[[np.ndarray, int], np.ndarray]  # (observation, step index) -> action

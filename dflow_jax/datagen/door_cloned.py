@@ -4,9 +4,9 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from dflow_jax.data.adroit import replay_door_human
-from dflow_jax.data.episodes import Episode
-from dflow_jax.data.rollouts import Progress, report_progress, rollout, tile
+from dflow_jax.datagen.adroit import replay_door_human
+from dflow_jax.datagen.episodes import Episode
+from dflow_jax.datagen.rollouts import Progress, report_progress, rollout, tile
 from dflow_jax.envs.adroit_fixes import make_adroit_env
 
 # Behaviour cloning: an MLP fitted by MSE on the replayed demos.
