@@ -5,7 +5,7 @@ offline by default; pen/hammer/relocate human and cloned need `,minari` (a downl
   python -m dflow_jax.main --config=experiments/adroit.py:door-expert,quick   # a smoke run
   python -m dflow_jax.main --config=experiments/adroit.py:pen-human,minari
 """
-from dflow_jax.config import apply_size, family_config, parse_config_string
+from dflow_jax.presets import apply_size, family_config, parse_config_string
 
 TASKS = tuple(f'{task}-{kind}' for task in ('door', 'hammer', 'pen', 'relocate')
               for kind in ('human', 'cloned', 'expert'))

@@ -6,7 +6,8 @@ download), and mixed only here (no Minari dataset).
   python -m dflow_jax.main --config=experiments/gym_mujoco.py:hopper-mixed,quick
   python -m dflow_jax.main --config=experiments/gym_mujoco.py:halfcheetah-medium,minari
 """
-from dflow_jax.config import ConfigError, apply_size, family_config, parse_config_string
+from dflow_jax.config import ConfigError
+from dflow_jax.presets import apply_size, family_config, parse_config_string
 
 ENVS = ('halfcheetah', 'hopper', 'walker2d')
 KINDS = ('expert', 'medium', 'simple', 'mixed')

@@ -4,7 +4,7 @@
   python -m dflow_jax.main --config=experiments/pointmaze.py:umaze,quick   # a smoke run
   python -m dflow_jax.main --config=experiments/pointmaze.py:large-dense,minari
 """
-from dflow_jax.config import apply_size, family_config, parse_config_string
+from dflow_jax.presets import apply_size, family_config, parse_config_string
 
 TASKS = ('umaze', 'medium', 'large', 'umaze-dense', 'medium-dense', 'large-dense')
 

@@ -3,7 +3,8 @@ import importlib
 
 import pytest
 
-from dflow_jax.config import CONFIG_OPTIONS, ConfigError, validate
+from dflow_jax.config import ConfigError, validate
+from dflow_jax.presets import CONFIG_OPTIONS
 
 FAMILIES = ('pointmaze', 'adroit', 'gym_mujoco')
 

@@ -1,0 +1,73 @@
+"""The experiment presets: the families' shared full-budget config, the `quick` and `cpu` sizes,
+and parsing `--config=experiments/<family>.py:TASK[,OPTION...]`."""
+import ml_collections
+
+from dflow_jax.config import ConfigError, base_config
+
+CONFIG_OPTIONS = {
+    'quick': 'a smoke run of seconds to minutes on a CPU (tiny networks, few steps, 2 seeds)',
+    'cpu': 'the budget our CPU results were measured with (5 seeds, smaller networks)',
+    'minari': 'the published Minari dataset id instead of the local regenerated one',
+}
+
+
+def parse_config_string(config_string: str | None, tasks, family: str) -> tuple[str, set]:
+  """'task[,option...]' (from `--config=experiments/<family>.py:task,quick`) -> (task, options).
+
+  Raises ConfigError naming the tasks and options there are.
+  """
+  usage = (f'use --config=experiments/{family}.py:TASK[,OPTION...] with TASK one of '
+           f'{", ".join(tasks)} and OPTION among {", ".join(CONFIG_OPTIONS)}')
+  if not config_string:
+    raise ConfigError(f'experiments/{family}.py needs a task: {usage}')
+  task, *options = [part.strip() for part in config_string.split(',')]
+  if task not in tasks:
+    raise ConfigError(f'unknown {family} task {task!r}: {usage}')
+  unknown = [o for o in options if o not in CONFIG_OPTIONS]
+  if unknown:
+    raise ConfigError(f'unknown option {unknown[0]!r} in {config_string!r}: {usage}')
+  return task, set(options)
+
+
+def apply_size(config: ml_collections.ConfigDict, options: set) -> ml_collections.ConfigDict:
+  """Scales a family's full config down for `quick` and `cpu` (see CONFIG_OPTIONS)."""
+  if 'quick' in options:
+    config.num_seeds = 2
+    config.batch_size = 64
+    config.bc_steps = 200
+    config.df_steps = 200
+    config.chunk_size = 100
+    config.save_interval = 200
+    config.eval_episodes = 2
+    config.final_eval_episodes = 3
+    config.eval_interval = 200
+    config.agent.velocity_hidden = (64, 64)
+    config.agent.critic_hidden = (64, 64)
+    config.agent.steps_per_state = 1
+  elif 'cpu' in options:
+    # About 10 minutes per run on one core of our 2-core CPU (30 BC, 18 DF steps/s per seed).
+    config.num_seeds = 5
+    config.bc_steps = 10_000
+    config.df_steps = 5_000
+    config.chunk_size = 1000
+    config.save_interval = 5000
+    config.eval_episodes = 10
+    config.final_eval_episodes = 50
+    config.eval_interval = 5000
+    config.agent.velocity_hidden = (128, 128, 128)
+    config.agent.critic_hidden = (128, 128)
+    config.agent.steps_per_state = 1
+  return config
+
+
+def family_config(dataset: str, expectile: float, reward_convention: str = 'none'
+                  ) -> ml_collections.ConfigDict:
+  """The full-budget config the benchmark families share; each family sets its dataset, IQL
+  expectile and reward convention (experiments/<family>.py), and `apply_size` scales it down."""
+  # Everything not set here (steps, flow steps, alpha, lam, rho, ...) is base_config's default.
+  config = base_config()
+  config.dataset = dataset
+  config.reward_convention = reward_convention
+  config.eval_interval = 50_000
+  config.agent.expectile = expectile
+  return config
