@@ -1,0 +1,1 @@
+"""The throughput benchmark harness (`python -m benchmarks`; see cli.py)."""

@@ -1,6 +1,6 @@
-"""The like-for-like baseline, written the way common public flow-policy code trains:
+"""The like-for-like baseline: a per-step training loop, as common flow-policy code trains.
 
-one jitted single-seed update per call; each batch drawn on the host with numpy from a host
+One jitted single-seed update per call; each batch drawn on the host with numpy from a host
 copy of the dataset and transferred to the device; seeds trained one after another in a
 Python loop. Metrics stay on the device (no per-step read-back), which favours the baseline.
 Same agent, config, batch size and update as ours; only the driving loop differs.

@@ -1,4 +1,6 @@
-"""`python -m benchmarks [--smoke] [--only update,baseline,...] [--seeds 1,4,16,64] ...`
+"""The benchmark command line: Settings from options, then the run.
+
+  python -m benchmarks [--smoke] [--only update,baseline,...] [--seeds 1,4,16,64] ...
 
 Every Settings field is an option (underscores as dashes); lists are comma-separated.
 `--smoke` starts from tiny sizes (benchmarks/settings.py: smoke_settings) instead of the full

@@ -1,5 +1,7 @@
-"""Evaluation throughput: S seeds x E episodes stepped in one vector env by an untrained
-toy-sized agent, with the policy's inference time apart from the simulation's."""
+"""Evaluation throughput: env steps per second of S seeds x E episodes in one vector env.
+
+An untrained toy-sized agent acts; the policy's inference time is measured apart from the
+simulation's."""
 import dataclasses
 import functools
 

@@ -1,6 +1,7 @@
-"""How well the critic knows the data: Q(s, a) against the discounted Monte Carlo return that
-followed (s, a) in the dataset, per seed. A critic that does not track these returns cannot
-guide a policy, whatever the policy loss."""
+"""How well the critic knows the data: Q(s, a) against the dataset's Monte Carlo returns.
+
+Per seed, Q(s, a) is compared with the discounted return that followed (s, a) in the dataset.
+A critic that does not track these returns cannot guide a policy, whatever the policy loss."""
 import jax
 import jax.numpy as jnp
 import numpy as np

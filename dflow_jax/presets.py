@@ -1,5 +1,7 @@
-"""The experiment presets: the families' shared full-budget config, the `quick` and `cpu` sizes,
-and parsing `--config=experiments/<family>.py:TASK[,OPTION...]`."""
+"""Experiment presets: the families' shared config, its sizes, and task strings.
+
+The full-budget config the benchmark families share, the `quick` and `cpu` sizes, and the
+parsing of `--config=experiments/<family>.py:TASK[,OPTION...]`."""
 import ml_collections
 
 from dflow_jax.config import ConfigError, base_config

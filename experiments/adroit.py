@@ -1,5 +1,7 @@
-"""Adroit hand tasks (D4RL): door human, cloned and expert, and the other experts, regenerated
-offline by default; pen/hammer/relocate human and cloned need `,minari` (a download).
+"""Adroit hand tasks (D4RL): the experiment configs of door, hammer, pen and relocate.
+
+Door human, cloned and expert, and the other experts, are regenerated offline by default;
+pen/hammer/relocate human and cloned need `,minari` (a download).
 
   python -m dflow_jax.main --config=experiments/adroit.py:door-human
   python -m dflow_jax.main --config=experiments/adroit.py:door-expert,quick   # a smoke run

@@ -1,6 +1,7 @@
-"""Gym-MuJoCo locomotion (Minari `mujoco/*` datasets). Expert and mixed-quality data are
-regenerated offline from the TQC actors; medium and simple exist only as Minari datasets (a
-download), and mixed only here (no Minari dataset).
+"""Gym-MuJoCo locomotion (Minari `mujoco/*` datasets): the experiment configs.
+
+Expert and mixed-quality data are regenerated offline from the TQC actors; medium and simple
+exist only as Minari datasets (a download), and mixed only here (no Minari dataset).
 
   python -m dflow_jax.main --config=experiments/gym_mujoco.py:hopper-expert
   python -m dflow_jax.main --config=experiments/gym_mujoco.py:hopper-mixed,quick

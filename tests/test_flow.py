@@ -1,3 +1,4 @@
+"""Flow matching, the ODE solvers and sampling, on cases with known answers."""
 import chex
 import jax
 import jax.numpy as jnp

@@ -1,5 +1,7 @@
-"""`python -m dflow_jax.datagen generate`: a regenerated dataset is a local Minari dataset that the
-loader reads back, with its provenance, reference scores and evaluation env."""
+"""`python -m dflow_jax.datagen generate`: a regenerated dataset reads back like a Minari one.
+
+A regenerated dataset is a local Minari dataset that the loader reads back, with its
+provenance, reference scores and evaluation env."""
 import contextlib
 import io
 import subprocess

@@ -1,5 +1,6 @@
-"""Which datasets exist for this project: the ones it can regenerate offline, the ones only a
-download gives, the eval env of a Minari id, and what to say when one is missing.
+"""Dataset ids: which can be regenerated offline, which only downloaded, and their eval envs.
+
+Also the one line to say when a dataset is missing.
 
 Names only: the recipes that make the regenerable ones are in dflow_jax/datagen/recipes.py, so
 nothing here imports generation code or a simulator.

@@ -1,5 +1,7 @@
-"""`door-cloned`, regenerated offline (D4RL's cloned procedure): half the human demos tiled,
-half rollouts of a policy behaviour-cloned on them, with Gaussian exploration noise."""
+"""`door-cloned`, regenerated offline with D4RL's cloned procedure.
+
+Half the human demos tiled, half rollouts of a policy behaviour-cloned on them, with Gaussian
+exploration noise."""
 from collections.abc import Iterator
 
 import numpy as np

@@ -1,5 +1,6 @@
-"""Gym-MuJoCo expert and mixed-quality episodes regenerated offline from SB3 TQC actors (label
-them `-regen`).
+"""Gym-MuJoCo expert and mixed-quality episodes, regenerated offline from SB3 TQC actors.
+
+Label them `-regen`.
 
 D4RL's own SAC policies are not available; these TQC actors (shared/data/mujoco) play the expert.
 Episode k of `generate_expert(env_name, n, seed)` resets with `seed + k` and draws its action

@@ -1,5 +1,6 @@
-"""How each regenerable dataset is made: its `Recipe` (episodes, collection env, eval env recipe,
-reference scores), by the dataset ids of data/registry.py.
+"""How each regenerable dataset is made: its `Recipe`, by the dataset ids of data/registry.py.
+
+A recipe gives the episodes, the collection env, the eval env recipe and the reference scores.
 
 Recipes are built lazily, so listing them imports no simulator.
 """
