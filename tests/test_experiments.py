@@ -31,8 +31,9 @@ def test_every_task_and_option_builds_and_validates(family, config_string):
     assert not config.dataset.startswith('dflow/')
 
 
-def test_the_toy_config_validates():
-  validate(importlib.import_module('experiments.toy').get_config())
+def test_the_toy_config_validates_with_its_dataset_size():
+  # 10,000 transitions: the bandit's default size, so batch_size is checked against it too
+  validate(importlib.import_module('experiments.toy').get_config(), dataset_size=10_000)
 
 
 def test_quick_is_smaller_than_cpu_which_is_smaller_than_full():
