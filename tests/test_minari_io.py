@@ -98,7 +98,7 @@ def test_a_missing_dataset_fails_fast_with_one_line_and_the_command(tmp_path):
   elapsed = time.perf_counter() - started
   assert out.returncode == 2, out.stderr
   lines = [line for line in out.stderr.splitlines() if line.startswith('error')]
-  assert len(lines) == 1 and 'python -m dflow_jax.data generate dflow/door/human-v2' in lines[0]
+  assert len(lines) == 1 and 'python -m dflow_jax.datagen generate dflow/door/human-v2' in lines[0]
   assert elapsed < 30.0
 
 

@@ -73,10 +73,10 @@ def missing_message(dataset_id: str, root) -> str:
             f'with `minari download {download}` where a network exists')
   local = local_equivalent(dataset_id)
   if local == dataset_id:
-    return f'{where}; regenerate it with: python -m dflow_jax.data generate {dataset_id}'
+    return f'{where}; regenerate it with: python -m dflow_jax.datagen generate {dataset_id}'
   if local is not None:
     return (f'{where} and cannot be downloaded here; run `minari download {dataset_id}` where a '
             f'network exists, or regenerate the local stand-in: '
-            f'python -m dflow_jax.data generate {local}')
+            f'python -m dflow_jax.datagen generate {local}')
   return (f'{where} and cannot be regenerated here; run `minari download {dataset_id}` where a '
           'network exists and copy it into MINARI_DATASETS_PATH')
