@@ -46,7 +46,7 @@ class AgentConfig:
   policy_ema: float = 0.999  # EMA decay of u_theta's weights, which DF acts with (0: raw weights)
   # DF-dir
   alpha: float = 1.0
-  lam: float = 1.0
+  lambda_dir: float = 1.0  # weight of the flow-matching term
   dir_target: str = 'mc'
   dir_objective: str = 'direction'
   # DF-div
@@ -71,17 +71,35 @@ class AgentConfig:
 # with why. remat_flow wrapped the ODE scan in jax.checkpoint, which changed nothing: no gradient
 # flows through the stop-gradient rollout (benchmarks measured equal time and memory).
 RETIRED_KEYS = {'agent.remat_flow': 'no gradient flows through the flow rollout'}
+# Keys that older runs saved under another name (old: new); they are read under the new name.
+RENAMED_KEYS = {'agent.lam': 'agent.lambda_dir'}
 
 
-def drop_retired_keys(saved: dict) -> dict:
-  """A copy of a saved (nested) config dict without the RETIRED_KEYS."""
+def _pop_dotted(tree: dict, dotted: str):
+  """Removes `dotted` from a nested dict; (True, value) if it was there, else (False, None)."""
+  *parents, leaf = dotted.split('.')
+  for part in parents:
+    tree = tree.get(part) or {}
+  if leaf not in tree:
+    return False, None
+  return True, tree.pop(leaf)
+
+
+def current_keys(saved: dict) -> dict:
+  """A copy of a saved (nested) config dict in today's keys: the RETIRED_KEYS dropped and the
+  RENAMED_KEYS under their new names (a new name that is already there wins)."""
   saved = copy.deepcopy(saved)
   for dotted in RETIRED_KEYS:
-    *parents, leaf = dotted.split('.')
+    _pop_dotted(saved, dotted)
+  for old, new in RENAMED_KEYS.items():
+    found, value = _pop_dotted(saved, old)
+    if not found:
+      continue
+    *parents, leaf = new.split('.')
     node = saved
     for part in parents:
-      node = node.get(part) or {}
-    node.pop(leaf, None)
+      node = node.setdefault(part, {})
+    node.setdefault(leaf, value)
   return saved
 
 
@@ -187,7 +205,7 @@ def validate(config: ml_collections.ConfigDict, dataset_size: int | None = None)
   _one_of(config, 'progress_bar', (True, False))
   _one_of(config, 'normalize_observations', (True, False))
   _one_of(config, 'reward_convention', REWARD_CONVENTIONS)
-  for key in ('alpha', 'lam', 'rho', 'lambda_div'):
+  for key in ('alpha', 'lambda_dir', 'rho', 'lambda_div'):
     _number_in(config, f'agent.{key}', 0.0, inf)
   _number_in(config, 'agent.learning_rate', 0.0, inf, low_open=True)
   _number_in(config, 'agent.discount', 0.0, 1.0)

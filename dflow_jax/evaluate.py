@@ -35,14 +35,14 @@ flags.DEFINE_integer('num_samples', None,
 
 def load_config(workdir: str):
   """The run's config: the defaults updated with config.json (older runs lack newer keys and
-  may hold retired ones)."""
-  from dflow_jax.config import ConfigError, base_config, drop_retired_keys, validate
+  may hold retired or renamed ones)."""
+  from dflow_jax.config import ConfigError, base_config, current_keys, validate
   path = os.path.join(workdir, 'config.json')
   if not os.path.isfile(path):
     raise ConfigError(f'{workdir} holds no config.json: not a training workdir')
   config = base_config()
   with open(path) as f:
-    config.update(drop_retired_keys(json.load(f)))
+    config.update(current_keys(json.load(f)))
   validate(config)
   return config
 

@@ -25,7 +25,7 @@ flags.DEFINE_string('workdir', None, 'Where config, metrics and checkpoints go '
                     '(default: runs/<dataset>-<variant>).')
 flags.DEFINE_string('init_from', None, 'A run whose pre-training (critic and behaviour phases) '
                     'this one shares: a new workdir starts at its Decision Flow start. Only '
-                    'Decision Flow settings (variant, alpha, lam, rho, lambda_div, ...) may '
+                    'Decision Flow settings (variant, alpha, lambda_dir, rho, lambda_div, ...) may '
                     'differ.')
 
 EXIT_INTERRUPTED = 130

@@ -66,7 +66,7 @@ def family_config(dataset: str, expectile: float, reward_convention: str = 'none
                   ) -> ml_collections.ConfigDict:
   """The full-budget config the benchmark families share; each family sets its dataset, IQL
   expectile and reward convention (experiments/<family>.py), and `apply_size` scales it down."""
-  # Everything not set here (steps, flow steps, alpha, lam, rho, ...) is base_config's default.
+  # Everything not set here (steps, flow steps, alpha, lambda_dir, rho, ...) is base_config's default.
   config = base_config()
   config.dataset = dataset
   config.reward_convention = reward_convention

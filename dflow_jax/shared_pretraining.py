@@ -1,7 +1,7 @@
 """Starting a run's Decision Flow phase from another run's pre-training (`--init_from`).
 
 The critic and behaviour phases do not read the Decision Flow settings, so runs that differ
-only in those settings (variant, alpha, lam, rho, ...) share their first `df_start` updates
+only in those settings (variant, alpha, lambda_dir, rho, ...) share their first `df_start` updates
 bit for bit. A new run copies the source run's checkpoint at `df_start`, and the metrics rows
 and evaluation records up to that step, then trains on from there as if it had done them.
 """
@@ -13,12 +13,12 @@ import shutil
 import ml_collections
 
 from dflow_jax.checkpoint import Checkpointer
-from dflow_jax.config import ConfigError, base_config, drop_retired_keys
+from dflow_jax.config import ConfigError, base_config, current_keys
 from dflow_jax.evaluator import EVAL_DIR
 
 # Keys that the updates before `df_start` never read; any other difference means different
 # pre-training. (use_prev_action changes the flow value's shapes, so it must match.)
-DECISION_FLOW_KEYS = {'agent.variant', 'agent.alpha', 'agent.lam', 'agent.dir_target',
+DECISION_FLOW_KEYS = {'agent.variant', 'agent.alpha', 'agent.lambda_dir', 'agent.dir_target',
                       'agent.dir_objective', 'agent.rho', 'agent.lambda_div',
                       'agent.value_scale', 'agent.policy_ema', 'agent.steps_per_state',
                       'flow_value_warmup'}
@@ -41,7 +41,7 @@ def saved_config(workdir: str) -> dict | None:
   if not os.path.exists(path):
     return None
   with open(path) as f:
-    saved = flat_config(drop_retired_keys(json.load(f)))
+    saved = flat_config(current_keys(json.load(f)))
   defaults = flat_config(json.loads(base_config().to_json()))
   return {**{k: v for k, v in defaults.items() if k not in saved}, **saved}
 

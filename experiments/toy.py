@@ -22,6 +22,6 @@ def get_config():
   agent.rho = 0.1
   agent.lambda_div = 0.1
   agent.alpha = 1.0  # in advantage units; 3 and 10 push more samples off the data
-  agent.lam = 1.0
+  agent.lambda_dir = 1.0
   agent.steps_per_state = 1
   return config

@@ -111,6 +111,24 @@ def test_a_run_saved_with_a_retired_key_still_resumes_and_evaluates(tmp_path):
   assert 'remat_flow' not in load_config(str(tmp_path)).agent
   assert load_config(str(tmp_path)).agent.to_dict() == config.agent.to_dict()
 
+
+def test_a_run_saved_with_a_renamed_key_resumes_and_evaluates_under_the_new_name(tmp_path):
+  """agent.lam is now agent.lambda_dir; an old config.json that has lam is read as lambda_dir,
+  by resumption and by the evaluate CLI."""
+  from dflow_jax.evaluate import load_config
+  config = tiny_config('dir')
+  config.agent.lambda_dir = 2.5
+  saved = json.loads(config.to_json())
+  saved['agent']['lam'] = saved['agent'].pop('lambda_dir')
+  (tmp_path / 'config.json').write_text(json.dumps(saved))
+  run._check_resumable(str(tmp_path), config)
+  loaded = load_config(str(tmp_path))
+  assert 'lam' not in loaded.agent and loaded.agent.lambda_dir == 2.5
+  assert loaded.agent.to_dict() == config.agent.to_dict()
+  config.agent.lambda_dir = 1.0  # a different value is a different run
+  with pytest.raises(run.ConfigError, match='agent.lambda_dir'):
+    run._check_resumable(str(tmp_path), config)
+
 def _train_cmd(workdir, *extra):
   return [sys.executable, '-m', 'dflow_jax.main', '--config=experiments/toy.py',
           f'--workdir={workdir}', '--config.num_seeds=2', '--config.batch_size=32',

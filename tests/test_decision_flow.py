@@ -43,8 +43,8 @@ def batch_of(n=4):
 
 
 def dir_value_gradient(u, **cfg_changes):
-  """Gradient of the DF-dir policy loss (value term only: lam = 0) w.r.t. the velocity."""
-  cfg = AgentConfig(variant='dir', flow_steps=T, alpha=1.0, lam=0.0, **cfg_changes)
+  """Gradient of the DF-dir policy loss (value term only: lambda_dir = 0) w.r.t. the velocity."""
+  cfg = AgentConfig(variant='dir', flow_steps=T, alpha=1.0, lambda_dir=0.0, **cfg_changes)
   loss = lambda p: decision_flow.dir_policy_loss(cfg, appliers(), p, df_params(), batch_of(),
                                                  flow_steps_at(1), 1.0, jax.random.PRNGKey(0))[0]
   return jax.grad(loss)({'u': u})['u']

@@ -17,7 +17,7 @@ def test_a_run_started_from_another_runs_pretraining_equals_one_trained_from_scr
   run.train_and_evaluate(source, str(tmp_path / 'div'), **QUIET)
   assert Checkpointer(str(tmp_path / 'div')).all_steps() == [20, 50]
 
-  settings = {'df_steps': 20, 'agent.lam': 3.0}
+  settings = {'df_steps': 20, 'agent.lambda_dir': 3.0}
   scratch = run.train_and_evaluate(tiny_config('dir', **settings), str(tmp_path / 'scratch'),
                                    **QUIET)
   shared = run.train_and_evaluate(tiny_config('dir', **settings), str(tmp_path / 'dir'),

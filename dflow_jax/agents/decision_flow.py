@@ -201,7 +201,7 @@ def dir_flow_value_loss(cfg: AgentConfig, apply: Appliers, flow_value_params, st
 
 def dir_policy_loss(cfg: AgentConfig, apply: Appliers, policy_params, params: DFParams, batch,
                     steps: FlowSteps, scale, key):
-  """L(theta) = lam * L_FM(u_theta) - alpha * E_tau[ Q^f(s, x_tau, t_tau, d_theta) ].
+  """L(theta) = lambda_dir * L_FM(u_theta) - alpha * E_tau[ Q^f(s, x_tau, t_tau, d_theta) ].
 
   Q^f(s, x, t, d) = V^f(s, x + dt * |u| * d, t + dt) is the flow direction value (the finished
   action's R~ after the last step). With `dir_objective='direction'` the magnitude |u| is a
@@ -219,7 +219,7 @@ def dir_policy_loss(cfg: AgentConfig, apply: Appliers, policy_params, params: DF
   v_next, q_next = _value_after_step(cfg, apply, params, steps, steps.x + dt * step, None)
   direction_value = _in_flow_units(cfg, steps, v_next, q_next, scale)
   value_term = jnp.mean(direction_value)
-  loss = cfg.lam * fm - cfg.alpha * value_term
+  loss = cfg.lambda_dir * fm - cfg.alpha * value_term
   return loss, {'policy/fm_loss': fm, 'policy/value_term': value_term}
 
 
