@@ -67,7 +67,7 @@ class UpdateCase:
   steps_per_state: int
   chunk: int
   scan_unroll: int = 1
-  seeds_per_vmap: int = 0
+  seeds_per_vmap: int = 0  # how the seeds are batched (config.seeds_per_vmap), not the agent
   matmul_dtype: str = 'float32'
 
   def label(self) -> str:
@@ -83,7 +83,7 @@ def agent_config_of(size: Size, case: UpdateCase) -> AgentConfig:
   return dataclasses.replace(
       size.agent, variant=case.variant, flow_steps=case.flow_steps,
       steps_per_state=case.steps_per_state, scan_unroll=case.scan_unroll,
-      matmul_dtype=case.matmul_dtype, seeds_per_vmap=case.seeds_per_vmap)
+      matmul_dtype=case.matmul_dtype)
 
 
 def agent_factory(size: Size):

@@ -59,7 +59,6 @@ class AgentConfig:
   steps_per_state: int = 0  # flow steps per state in the DF losses; 0 means all T
   num_samples: int = 1  # candidates per state when acting, ranked by Q
   scan_unroll: int = 1
-  seeds_per_vmap: int = 0  # 0: all seeds in one vmap; n: groups of n, one after another (CPU)
   matmul_dtype: str = 'float32'  # 'bfloat16': Dense layers compute in bf16, params stay f32
 
   @property
@@ -72,7 +71,7 @@ class AgentConfig:
 # flows through the stop-gradient rollout (benchmarks measured equal time and memory).
 RETIRED_KEYS = {'agent.remat_flow': 'no gradient flows through the flow rollout'}
 # Keys that older runs saved under another name (old: new); they are read under the new name.
-RENAMED_KEYS = {'agent.lam': 'agent.lambda_dir'}
+RENAMED_KEYS = {'agent.lam': 'agent.lambda_dir', 'agent.seeds_per_vmap': 'seeds_per_vmap'}
 
 
 def _pop_dotted(tree: dict, dotted: str):
@@ -126,6 +125,10 @@ def base_config() -> ml_collections.ConfigDict:
   c.final_eval_episodes = 100
   c.eval_interval = 10_000  # updates between evaluations during training; 0: only at the end
   c.progress_bar = True
+  # How the seeds are batched, not what they compute: 0 puts all seeds in one vmap; n runs groups
+  # of n one after another (faster on CPU for wide networks). Not part of the agent, so changing
+  # it recompiles nothing keyed on the agent.
+  c.seeds_per_vmap = 0
   c.agent = ml_collections.ConfigDict(dataclasses.asdict(AgentConfig()))
   return c
 
@@ -190,7 +193,7 @@ def validate(config: ml_collections.ConfigDict, dataset_size: int | None = None)
                    ('eval_interval', 0), ('seed', 0), ('flow_value_warmup', 0), ('agent.flow_steps', 1),
                    ('agent.time_dim', 2), ('agent.steps_per_state', 0),
                    ('agent.num_samples', 1), ('agent.scan_unroll', 1),
-                   ('agent.seeds_per_vmap', 0)]:
+                   ('seeds_per_vmap', 0)]:
     _int_at_least(config, key, low)
   _one_of(config, 'agent.variant', VARIANTS)
   _one_of(config, 'agent.solver', SOLVERS)

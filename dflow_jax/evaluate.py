@@ -123,7 +123,7 @@ def evaluate_workdir(workdir: str, step: int | None = None, episodes: int | None
   agent = build_agent(config, recipe)
   step, states = restore_states(workdir, config, agent, step)
   env_eval = evaluator.Evaluator(agent, recipe, reference_range(meta), config.seed,
-                                 evaluator.decision_flow_start(config))
+                                 evaluator.decision_flow_start(config), config.seeds_per_vmap)
   result = env_eval(states, step, episodes or config.final_eval_episodes)
   path = evaluator.save_record(workdir, result,
                                f'step_{step}_episodes_{result["episodes"]}{suffix}')
@@ -141,7 +141,8 @@ def evaluate_workdir(workdir: str, step: int | None = None, episodes: int | None
     directory = os.path.dirname(path)
     for video_path in record_first_episodes(
         agent, states, recipe, env_seed, action_seed, result['behavior'],
-        lambda seed: os.path.join(directory, f'step_{step}_seed_{seed}.mp4')):
+        lambda seed: os.path.join(directory, f'step_{step}_seed_{seed}.mp4'),
+        config.seeds_per_vmap):
       log(f'video: {video_path}')
   return result
 

@@ -33,9 +33,10 @@ def decision_flow_start(config) -> int:
 class Evaluator:
   """Evaluates seed-stacked states of one run in the eval env of its Minari dataset."""
 
-  def __init__(self, agent, recipe: dict, refs, run_seed: int, df_start: int):
+  def __init__(self, agent, recipe: dict, refs, run_seed: int, df_start: int,
+               seeds_per_vmap: int = 0):
     self.agent, self.recipe, self.refs = agent, recipe, refs
-    self.run_seed, self.df_start = run_seed, df_start
+    self.run_seed, self.df_start, self.seeds_per_vmap = run_seed, df_start, seeds_per_vmap
 
   @classmethod
   def for_run(cls, config, agent):
@@ -46,14 +47,15 @@ class Evaluator:
     if not meta.get('eval_env'):
       return None
     return cls(agent, meta['eval_env'], evaluation.reference_range(meta), config.seed,
-               decision_flow_start(config))
+               decision_flow_start(config), config.seeds_per_vmap)
 
   def __call__(self, states, step: int, episodes: int) -> dict:
     # Before Decision Flow starts, u_theta is untrained: the flow being learnt is u_nu.
     behavior = step < self.df_start
     env_seed, action_seed = eval_seeds(self.run_seed, step)
     result = evaluation.evaluate(self.agent, states, self.recipe, episodes, env_seed,
-                                 action_seed, self.refs, behavior=behavior)
+                                 action_seed, self.refs, behavior=behavior,
+                                 seeds_per_vmap=self.seeds_per_vmap)
     return {**result, 'step': step, 'episodes': episodes, 'behavior': behavior,
             'env_seed': env_seed, 'action_seed': action_seed}
 

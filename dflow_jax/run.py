@@ -20,7 +20,7 @@ from dflow_jax.tensorboard_log import TensorBoardLog
 # Keys that may change when a run is resumed; any other difference means a different run.
 RESUMABLE_CHANGES = {'progress_bar', 'save_interval', 'max_to_keep', 'eval_samples',
                      'chunk_size', 'df_steps', 'eval_episodes', 'final_eval_episodes',
-                     'eval_interval', 'agent.seeds_per_vmap'}
+                     'eval_interval', 'seeds_per_vmap'}
 PROGRESS_METRICS = {
     train.CRITIC: ('critic/q_loss', 'critic/value_loss'),
     train.BEHAVIOR: ('behavior/fm_loss', 'critic/q_loss'),
@@ -102,16 +102,16 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
     states = checkpointer.restore(abstract, step)
     log(f'resumed from the checkpoint at step {step} in {checkpointer.directory}')
   else:
-    states = train.init_states(agent, config.seed, config.num_seeds)
+    states = train.init_states(agent, config.seed, config.num_seeds, config.seeds_per_vmap)
   total = schedule.total
   if step == 0 and schedule.df_start == 0:
-    states = train.start_decision_flow(agent, states)
+    states = train.start_decision_flow(agent, states, config.seeds_per_vmap)
 
   names = train.metric_names(agent, config.batch_size, dataset)
   metrics_log = MetricsLog(os.path.join(workdir, 'metrics.csv'),
                            set().union(*names.values()), step)
   tensorboard = TensorBoardLog(workdir, step)
-  chunks = train.ChunkCache(agent, config.batch_size)
+  chunks = train.ChunkCache(agent, config.batch_size, config.seeds_per_vmap)
   env_eval = evaluator.Evaluator.for_run(config, agent)
   latest_score = ''
   bar = tqdm(total=total, initial=step, unit='step', dynamic_ncols=True,
@@ -128,7 +128,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
       tensorboard.scalars(step, metrics)
       bar.update(length)
       if step == schedule.df_start:
-        states = train.start_decision_flow(agent, states)
+        states = train.start_decision_flow(agent, states, config.seeds_per_vmap)
       if env_eval is not None and step < total and _crossed(step, length, config.eval_interval):
         result = env_eval(states, step, config.eval_episodes)
         evaluator.save_record(workdir, result)
@@ -169,7 +169,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   with open(os.path.join(workdir, 'final_eval.json'), 'w') as f:
     json.dump(saved, f, indent=2)
   # Drawn after final_eval.json is written: a plotting failure loses no result.
-  figures = plots.run_figures(workdir, agent, states, dataset, config.dataset)
+  figures = plots.run_figures(workdir, agent, states, dataset, config.dataset,
+                              config.seeds_per_vmap)
   if figures:
     text += '\nplots: ' + ', '.join(figures)
   log(text)
@@ -196,11 +197,12 @@ def evaluate_toy(config, agent: Agent, states, dataset) -> dict:
   observation = dataset.observations[0]
   result = {}
   for prefix, behavior in (('', False), ('behavior/', True)):
-    actions = train.sample_actions(agent, states, observation, config.eval_samples, behavior)
+    actions = train.sample_actions(agent, states, observation, config.eval_samples, behavior,
+                                   config.seeds_per_vmap)
     result.update({prefix + k: v for k, v in jax.device_get(task.metrics(actions)).items()})
   if agent.cfg.variant != 'bc':
     result['divergence'] = jax.device_get(train.divergence_from_behavior(
-        agent, states, observation, config.eval_samples))
+        agent, states, observation, config.eval_samples, config.seeds_per_vmap))
   return result
 
 

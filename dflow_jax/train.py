@@ -3,7 +3,9 @@
 This is the one place that vmaps over seeds (`over_seeds`). A chunk is
 `jit(scan_K(vmap_S(update(state, dataset.sample(key)))))`: batches are drawn on the device
 inside the scan and the metrics come back once per chunk, averaged over its K updates.
-(`agent.seeds_per_vmap` > 0 runs groups of seeds one after another instead of one vmap_S.)
+(`seeds_per_vmap` > 0 runs groups of seeds one after another instead of one vmap_S; it is an
+execution setting, passed beside the agent so that the agent, and what is compiled for it, stay
+the same.)
 """
 import functools
 from typing import NamedTuple
@@ -50,14 +52,14 @@ def seed_keys(seed: int, num_seeds: int):
   return jax.random.split(jax.random.PRNGKey(seed), num_seeds)
 
 
-def init_states(agent: Agent, seed: int, num_seeds: int) -> AgentState:
-  return jax.jit(over_seeds(agent.init, agent.cfg.seeds_per_vmap))(seed_keys(seed, num_seeds))
+def init_states(agent: Agent, seed: int, num_seeds: int, seeds_per_vmap: int = 0) -> AgentState:
+  return jax.jit(over_seeds(agent.init, seeds_per_vmap))(seed_keys(seed, num_seeds))
 
 
 def abstract_states(agent: Agent, num_seeds: int):
-  """Shapes and dtypes of the seed-stacked state, without computing it."""
-  return jax.eval_shape(over_seeds(agent.init, agent.cfg.seeds_per_vmap),
-                        seed_keys(0, num_seeds))
+  """Shapes and dtypes of the seed-stacked state, without computing it (the same however the
+  seeds are grouped)."""
+  return jax.eval_shape(over_seeds(agent.init), seed_keys(0, num_seeds))
 
 
 class Schedule(NamedTuple):
@@ -101,7 +103,7 @@ def _update_fn(agent: Agent, phase: str):
           DECISION_FLOW: agent.update_decision_flow}[phase]
 
 
-def make_chunk(agent: Agent, phase: str, batch_size: int, length: int):
+def make_chunk(agent: Agent, phase: str, batch_size: int, length: int, seeds_per_vmap: int = 0):
   """A jitted function (states, dataset) -> (states, per-seed metrics averaged over the chunk).
 
   The input states are donated: their buffers are reused for the output, so the states are not
@@ -115,7 +117,7 @@ def make_chunk(agent: Agent, phase: str, batch_size: int, length: int):
 
   def chunk(states: AgentState, dataset: Transitions):
     def one_update(states, _):
-      return over_seeds(lambda s: per_seed(s, dataset), agent.cfg.seeds_per_vmap)(states)
+      return over_seeds(lambda s: per_seed(s, dataset), seeds_per_vmap)(states)
     states, metrics = jax.lax.scan(one_update, states, None, length=length)
     return states, jax.tree.map(lambda m: jnp.mean(m, axis=0), metrics)
 
@@ -130,18 +132,19 @@ _COMPILED_CHUNKS = {}
 class ChunkCache:
   """Compiled chunks by (phase, length): each shape compiles once per process."""
 
-  def __init__(self, agent: Agent, batch_size: int):
-    self.agent, self.batch_size = agent, batch_size
+  def __init__(self, agent: Agent, batch_size: int, seeds_per_vmap: int = 0):
+    self.agent, self.batch_size, self.seeds_per_vmap = agent, batch_size, seeds_per_vmap
 
   def __call__(self, phase: str, length: int):
-    key = (self.agent, phase, self.batch_size, length)
+    key = (self.agent, phase, self.batch_size, length, self.seeds_per_vmap)
     if key not in _COMPILED_CHUNKS:
-      _COMPILED_CHUNKS[key] = make_chunk(self.agent, phase, self.batch_size, length)
+      _COMPILED_CHUNKS[key] = make_chunk(self.agent, phase, self.batch_size, length,
+                                         self.seeds_per_vmap)
     return _COMPILED_CHUNKS[key]
 
 
-def start_decision_flow(agent: Agent, states: AgentState) -> AgentState:
-  return jax.jit(over_seeds(agent.start_decision_flow, agent.cfg.seeds_per_vmap))(states)
+def start_decision_flow(agent: Agent, states: AgentState, seeds_per_vmap: int = 0) -> AgentState:
+  return jax.jit(over_seeds(agent.start_decision_flow, seeds_per_vmap))(states)
 
 
 def metric_names(agent: Agent, batch_size: int, dataset: Transitions):
@@ -155,33 +158,35 @@ def metric_names(agent: Agent, batch_size: int, dataset: Transitions):
   return names
 
 
-@functools.partial(jax.jit, static_argnums=(0, 3, 4))
+@functools.partial(jax.jit, static_argnums=(0, 3, 4, 5))
 def sample_actions(agent: Agent, states: AgentState, observations, num: int,
-                   behavior: bool = False):
+                   behavior: bool = False, seeds_per_vmap: int = 0):
   """`num` actions per seed for one observation: [S, num, action_dim]."""
   def per_seed(state):
     key = jax.random.fold_in(state.rng, SAMPLING_STREAM)
     obs = jnp.broadcast_to(observations, (num,) + observations.shape)
     return agent.sample_actions(state, obs, key, behavior=behavior)
-  return over_seeds(per_seed, agent.cfg.seeds_per_vmap)(states)
+  return over_seeds(per_seed, seeds_per_vmap)(states)
 
 
-@functools.partial(jax.jit, static_argnums=(0, 3))
-def divergence_from_behavior(agent: Agent, states: AgentState, observations, num: int):
+@functools.partial(jax.jit, static_argnums=(0, 3, 4))
+def divergence_from_behavior(agent: Agent, states: AgentState, observations, num: int,
+                             seeds_per_vmap: int = 0):
   """Per seed, mean |u_theta - u_nu|^2 along the policy's flow, from `num` noise draws."""
   def per_seed(state):
     obs = jnp.broadcast_to(observations, (num,) + observations.shape)
     key = jax.random.fold_in(state.rng, DIVERGENCE_STREAM)
     return agent.divergence_from_behavior(state, obs, key)
-  return over_seeds(per_seed, agent.cfg.seeds_per_vmap)(states)
+  return over_seeds(per_seed, seeds_per_vmap)(states)
 
 
-@functools.partial(jax.jit, static_argnums=(0, 4))
-def act(agent: Agent, states: AgentState, observations, key, behavior: bool = False):
+@functools.partial(jax.jit, static_argnums=(0, 4, 5))
+def act(agent: Agent, states: AgentState, observations, key, behavior: bool = False,
+        seeds_per_vmap: int = 0):
   """One action per raw observation of each seed: [S, E, obs_dim] -> [S, E, action_dim].
 
   Each seed gets its own key split from `key`; the agent normalises the observations itself.
   """
   keys = jax.random.split(key, observations.shape[0])
   return over_seeds(lambda state, obs, k: agent.sample_actions(state, obs, k, behavior),
-                    agent.cfg.seeds_per_vmap)(states, observations, keys)
+                    seeds_per_vmap)(states, observations, keys)

@@ -129,6 +129,21 @@ def test_a_run_saved_with_a_renamed_key_resumes_and_evaluates_under_the_new_name
   with pytest.raises(run.ConfigError, match='agent.lambda_dir'):
     run._check_resumable(str(tmp_path), config)
 
+
+def test_a_run_saved_with_seeds_per_vmap_in_the_agent_reads_it_at_the_top_level(tmp_path):
+  """agent.seeds_per_vmap is now config.seeds_per_vmap (how seeds are batched, not the agent)."""
+  from dflow_jax.evaluate import load_config
+  config = tiny_config('dir')
+  config.seeds_per_vmap = 1
+  saved = json.loads(config.to_json())
+  saved['agent']['seeds_per_vmap'] = saved.pop('seeds_per_vmap')
+  (tmp_path / 'config.json').write_text(json.dumps(saved))
+  run._check_resumable(str(tmp_path), config)
+  loaded = load_config(str(tmp_path))
+  assert 'seeds_per_vmap' not in loaded.agent and loaded.seeds_per_vmap == 1
+  config.seeds_per_vmap = 2  # it may change on resumption
+  run._check_resumable(str(tmp_path), config)
+
 def _train_cmd(workdir, *extra):
   return [sys.executable, '-m', 'dflow_jax.main', '--config=experiments/toy.py',
           f'--workdir={workdir}', '--config.num_seeds=2', '--config.batch_size=32',

@@ -57,14 +57,15 @@ def test_seed_groups_run_one_after_another_give_the_same_values():
                        rtol=1e-6, atol=1e-6)
   assert_trees_close(train.over_seeds(per_seed)(keys[:1], xs[:1]),
                      jax.tree.map(lambda v: v[:1], together), rtol=1e-6, atol=1e-6)
-  # and the trainer passes the knob through: seeds initialised one at a time are the same
+  # and the trainer passes the knob through: seeds initialised one at a time are the same, and
+  # the agent (what compiled code is keyed on) does not change with it
   config = tiny_config('dir', num_seeds=3)
   dataset, agent = run.prepare(config)
-  config.agent.seeds_per_vmap = 1
+  config.seeds_per_vmap = 1
   _, one_at_a_time = run.prepare(config)
-  assert one_at_a_time.cfg.seeds_per_vmap == 1
-  assert_trees_close(train.init_states(one_at_a_time, 0, 3), train.init_states(agent, 0, 3),
-                     rtol=1e-6, atol=1e-6)
+  assert one_at_a_time == agent and config.seeds_per_vmap == 1
+  assert_trees_close(train.init_states(agent, 0, 3, config.seeds_per_vmap),
+                     train.init_states(agent, 0, 3), rtol=1e-6, atol=1e-6)
 
 
 # The DF phase in the default run (its chunk is the larger program); both under make test-slow.

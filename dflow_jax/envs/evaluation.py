@@ -73,7 +73,7 @@ def run_first_episodes(envs: gym.vector.VectorEnv, policy, env_seed: int) -> Rol
 
 
 def agent_policy(agent, states, num_seeds: int, action_space: gym.spaces.Box, action_seed: int,
-                 behavior: bool = False):
+                 behavior: bool = False, seeds_per_vmap: int = 0):
   """The seeds' policies (or behaviour flows) over a flat batch of S*E observations, seed-major;
   actions clipped to the env's bounds (a flow is unbounded; the data's actions lie within)."""
   base_key = jax.random.PRNGKey(action_seed)
@@ -82,7 +82,7 @@ def agent_policy(agent, states, num_seeds: int, action_space: gym.spaces.Box, ac
     observations = np.asarray(observations, np.float32)
     per_seed = observations.reshape(num_seeds, -1, observations.shape[-1])
     actions = train.act(agent, states, per_seed, jax.random.fold_in(base_key, step),
-                        behavior)
+                        behavior, seeds_per_vmap)
     actions = np.asarray(actions).reshape(observations.shape[0], -1)
     return np.clip(actions, action_space.low, action_space.high)
 
@@ -97,14 +97,15 @@ def reference_range(metadata: dict) -> tuple[float, float] | None:
 
 
 def evaluate(agent, states, recipe: dict, episodes: int, env_seed: int, action_seed: int,
-             refs: tuple[float, float] | None = None, behavior: bool = False) -> dict:
+             refs: tuple[float, float] | None = None, behavior: bool = False,
+             seeds_per_vmap: int = 0) -> dict:
   """`episodes` episodes of each seed's policy: returns, lengths (and normalized) [S, E]."""
   num_seeds = int(np.shape(states.step)[0])
   envs = gym.vector.SyncVectorEnv(
       [functools.partial(make_eval_env, recipe)] * (num_seeds * episodes))
   try:
     policy = agent_policy(agent, states, num_seeds, envs.single_action_space, action_seed,
-                          behavior)
+                          behavior, seeds_per_vmap)
     rollouts = run_first_episodes(envs, policy, env_seed)
   finally:
     envs.close()
