@@ -38,9 +38,9 @@ NOT_MEASURED = [
      'reason': 'the chunk sweep covers it: K = 1 returns every update\'s metrics to the host, '
                'K = 100 and 1000 return their mean once per chunk'},
     {'lever': 'buffer donation',
-     'reason': 'always on, so the states are not held twice; off was no faster (README, Levers)'},
+     'reason': 'always on, so the states are not held twice; off was no faster (docs/performance.md, Levers)'},
     {'lever': 'critic heads in a Python loop vs nn.vmap',
-     'reason': 'nn.vmap only: the loop gained nothing at the 4x256 size (README, Levers), and '
+     'reason': 'nn.vmap only: the loop gained nothing at the 4x256 size (docs/performance.md, Levers), and '
                'the checkpoint layout follows the ensemble'},
 ]
 

@@ -33,7 +33,7 @@ def over_seeds(fn, seeds_per_vmap: int = 0):
   seeds_per_vmap = 0 vmaps all seeds at once: one wide batched computation, the shape an
   accelerator wants. n > 0 vmaps n seeds at a time and runs the groups one after another
   (lax.map): on XLA:CPU a batched matmul of wide layers runs slower than plain ones (4x256
-  networks, 16 seeds: 1.6x faster with n = 1; see README, Performance). A single seed, or a
+  networks, 16 seeds: 1.6x faster with n = 1; see docs/performance.md). A single seed, or a
   group of one, calls `fn` without vmap, which XLA:CPU also runs faster. Same values either way.
   """
   def mapped(*args):
