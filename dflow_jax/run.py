@@ -85,6 +85,22 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   a new workdir starts from its checkpoint at the Decision Flow start (shared_pretraining).
   """
   dataset, agent = prepare(config)
+  step, states, checkpointer = _restore_or_init(config, workdir, agent, log, init_from)
+  env_eval = evaluator.Evaluator.for_run(config, agent)
+  tensorboard = TensorBoardLog(workdir, step)
+  try:
+    step, states = _train_loop(config, workdir, agent, dataset, step, states, checkpointer,
+                               env_eval, tensorboard, stop)
+  except BaseException:
+    tensorboard.close()  # on success it stays open for the final evaluation
+    raise
+  return _final_evaluation(config, workdir, agent, dataset, step, states, env_eval, tensorboard,
+                           log)
+
+
+def _restore_or_init(config, workdir: str, agent: Agent, log, init_from: str | None):
+  """(step, seed-stacked states, checkpointer): the workdir's latest checkpoint, else
+  `init_from`'s pre-training, else fresh states; writes config.json."""
   os.makedirs(workdir, exist_ok=True)
   _check_resumable(workdir, config)
   schedule = train.Schedule.of(config)
@@ -103,16 +119,22 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
     log(f'resumed from the checkpoint at step {step} in {checkpointer.directory}')
   else:
     states = train.init_states(agent, config.seed, config.num_seeds, config.seeds_per_vmap)
-  total = schedule.total
   if step == 0 and schedule.df_start == 0:
     states = train.start_decision_flow(agent, states, config.seeds_per_vmap)
+  return step, states, checkpointer
 
+
+def _train_loop(config, workdir: str, agent: Agent, dataset, step: int, states, checkpointer,
+                env_eval, tensorboard, stop: StopRequest | None):
+  """Trains chunk by chunk from `step` to the end of the schedule, logging, evaluating and
+  saving checkpoints on the way; returns (step, states). Closes the checkpointer; raises
+  Interrupted after saving when `stop` is requested."""
+  schedule = train.Schedule.of(config)
+  total = schedule.total
   names = train.metric_names(agent, config.batch_size, dataset)
   metrics_log = MetricsLog(os.path.join(workdir, 'metrics.csv'),
                            set().union(*names.values()), step)
-  tensorboard = TensorBoardLog(workdir, step)
   chunks = train.ChunkCache(agent, config.batch_size, config.seeds_per_vmap)
-  env_eval = evaluator.Evaluator.for_run(config, agent)
   latest_score = ''
   bar = tqdm(total=total, initial=step, unit='step', dynamic_ncols=True,
              disable=not config.progress_bar)
@@ -144,13 +166,16 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
         last_saved = step
       if stopping and step < total:
         raise Interrupted(step, workdir)
-  except BaseException:
-    tensorboard.close()  # on success it stays open for the final evaluation below
-    raise
   finally:
     bar.close()
     checkpointer.close()
+  return step, states
 
+
+def _final_evaluation(config, workdir: str, agent: Agent, dataset, step: int, states, env_eval,
+                      tensorboard, log) -> dict:
+  """Evaluates the trained seeds, writes final_eval.json and the figures, closes `tensorboard`,
+  and returns what train_and_evaluate returns."""
   try:
     if env_eval is None:
       result = evaluate_toy(config, agent, states, dataset)
