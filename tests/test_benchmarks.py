@@ -5,12 +5,16 @@ something and records it.
 """
 import json
 import os
+from typing import NamedTuple
 
+import jax
+import jax.numpy as jnp
 import pytest
 
 from benchmarks import cases, cli, measure
-from benchmarks.ceiling import flops_from_cost_analysis
+from benchmarks.ceiling import flops_from_cost_analysis, update_flops
 from benchmarks.settings import smoke_settings
+from dflow_jax.config import AgentConfig
 
 
 @pytest.mark.slow  # a dozen compiles; keeps `make test` well under 10 minutes on 2 cores
@@ -97,6 +101,41 @@ def test_cost_analysis_flops_come_from_a_dict_a_list_or_nothing():
   assert flops_from_cost_analysis([{'flops': 4.0}, {'flops': 6.0}]) == 10.0
   assert flops_from_cost_analysis([{'bytes accessed': 3.0}]) is None
   assert flops_from_cost_analysis(None) is None
+
+
+class FirstRows(NamedTuple):
+  """A dataset whose batch is its first rows: sampling costs no FLOPs, so the count is the
+  update's alone."""
+  observations: jax.Array
+
+  def sample(self, key, batch_size):
+    return self.observations[:batch_size]
+
+
+class OneLayerFlow:
+  """An update whose arithmetic is known: T flow steps of one bias-free [B, W] @ [W, W] layer,
+  in a scan as the real flow rollout is."""
+
+  def __init__(self, cfg: AgentConfig, width: int):
+    self.cfg, self.width = cfg, width
+
+  def init(self, key):
+    return {'w': jnp.zeros((self.width, self.width))}
+
+  def update(self, state, batch):
+    h, _ = jax.lax.scan(lambda h, _: (h @ state['w'], None), batch, None,
+                        length=self.cfg.flow_steps, unroll=self.cfg.scan_unroll)
+    return state, {'h': h}
+
+
+def test_update_flops_of_a_one_layer_flow_match_the_hand_count():
+  """2 * B * W * W per matmul, T of them. XLA counts a loop body once, so a harness that did not
+  unroll the flow scan would report about a T-th of this."""
+  batch, width, flow_steps = 8, 5, 3
+  cfg = AgentConfig(flow_steps=flow_steps)  # scan_unroll 1: the harness must unroll it
+  flops = update_flops(lambda c: OneLayerFlow(c, width), cfg, batch,
+                       FirstRows(jnp.zeros((20, width))), lambda agent: agent.update)
+  assert flops == 2 * batch * width * width * flow_steps
 
 
 def test_the_sweep_moves_one_axis_at_a_time_around_the_default_point():
