@@ -46,16 +46,21 @@ SIZES = {
 }
 
 
-def apply_size(config: ml_collections.ConfigDict, options: set) -> ml_collections.ConfigDict:
-  """Scales a family's full config down for `quick` (which wins) or `cpu` (see SIZES)."""
-  size = 'quick' if 'quick' in options else 'cpu' if 'cpu' in options else None
-  for dotted, value in SIZES.get(size, {}).items():
+def override(config: ml_collections.ConfigDict, values: dict) -> ml_collections.ConfigDict:
+  """Sets `values` ({'dotted.key': value}) in `config`, in place; returns it."""
+  for dotted, value in values.items():
     *parents, leaf = dotted.split('.')
     node = config
     for part in parents:
       node = node[part]
     node[leaf] = value
   return config
+
+
+def apply_size(config: ml_collections.ConfigDict, options: set) -> ml_collections.ConfigDict:
+  """Scales a family's full config down for `quick` (which wins) or `cpu` (see SIZES)."""
+  size = 'quick' if 'quick' in options else 'cpu' if 'cpu' in options else None
+  return override(config, SIZES.get(size, {}))
 
 
 def family_config(dataset: str, expectile: float, reward_convention: str = 'none'

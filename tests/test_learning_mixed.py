@@ -11,6 +11,7 @@ import pytest
 
 from dflow_jax import run
 from dflow_jax.datagen.cli import generate
+from dflow_jax.presets import override
 from experiments.gym_mujoco import get_config
 
 pytestmark = pytest.mark.slow
@@ -28,15 +29,9 @@ def minari_root(tmp_path_factory):
 
 
 def reduced_config(variant):
-  config = get_config('hopper-mixed,cpu')
-  config.num_seeds = SEEDS
-  config.bc_steps = 6000
-  config.df_steps = 4000
-  config.eval_interval = 0
-  config.final_eval_episodes = 20
-  config.progress_bar = False
-  config.agent.variant = variant
-  return config
+  return override(get_config('hopper-mixed,cpu'), {
+      'num_seeds': SEEDS, 'bc_steps': 6000, 'df_steps': 4000, 'eval_interval': 0,
+      'final_eval_episodes': 20, 'progress_bar': False, 'agent.variant': variant})
 
 
 def final_scores(result):
