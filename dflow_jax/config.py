@@ -5,7 +5,9 @@ in presets.py); validation refuses unknown keys and bad values before anything i
 """
 import copy
 import dataclasses
+import json
 import numbers
+import os
 
 import ml_collections
 
@@ -100,6 +102,34 @@ def current_keys(saved: dict) -> dict:
       node = node.setdefault(part, {})
     node.setdefault(leaf, value)
   return saved
+
+
+def flat_config(tree: dict, prefix: str = '') -> dict:
+  flat = {}
+  for key, value in tree.items():
+    if isinstance(value, dict):
+      flat.update(flat_config(value, f'{prefix}{key}.'))
+    else:
+      flat[f'{prefix}{key}'] = value
+  return flat
+
+
+def saved_config(workdir: str) -> dict | None:
+  """The flat config a run saved in `workdir/config.json` (None if there is none). A key added
+  to the schema after the run was saved reads as its default there."""
+  path = os.path.join(workdir, 'config.json')
+  if not os.path.exists(path):
+    return None
+  with open(path) as f:
+    saved = flat_config(current_keys(json.load(f)))
+  defaults = flat_config(json.loads(base_config().to_json()))
+  return {**{k: v for k, v in defaults.items() if k not in saved}, **saved}
+
+
+def changed_keys(saved: dict, config: ml_collections.ConfigDict, allowed) -> list:
+  current = flat_config(json.loads(config.to_json()))
+  return sorted(k for k in set(saved) | set(current)
+                if saved.get(k) != current.get(k) and k not in allowed)
 
 
 def base_config() -> ml_collections.ConfigDict:

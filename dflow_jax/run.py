@@ -12,7 +12,7 @@ from tqdm import tqdm
 from dflow_jax import data, evaluator, plots, shared_pretraining, train
 from dflow_jax.agents import Agent
 from dflow_jax.checkpoint import Checkpointer
-from dflow_jax.config import ConfigError, agent_config, validate
+from dflow_jax.config import ConfigError, agent_config, changed_keys, saved_config, validate
 from dflow_jax.data import normalization
 from dflow_jax.report import MetricsLog, per_seed_table
 from dflow_jax.tensorboard_log import TensorBoardLog
@@ -55,10 +55,10 @@ class StopRequest:
 
 
 def _check_resumable(workdir: str, config: ml_collections.ConfigDict):
-  saved = shared_pretraining.saved_config(workdir)
+  saved = saved_config(workdir)
   if saved is None:
     return
-  changed = shared_pretraining.changed_keys(saved, config, RESUMABLE_CHANGES)
+  changed = changed_keys(saved, config, RESUMABLE_CHANGES)
   if changed:
     raise ConfigError(f'workdir {workdir} holds a run with a different config '
                       f'(changed: {", ".join(changed)}); use a new --workdir')

@@ -13,7 +13,7 @@ import shutil
 import ml_collections
 
 from dflow_jax.checkpoint import Checkpointer
-from dflow_jax.config import ConfigError, base_config, current_keys
+from dflow_jax.config import ConfigError, changed_keys, flat_config, saved_config
 from dflow_jax.evaluator import EVAL_DIR
 
 # Keys that the updates before `df_start` never read; any other difference means different
@@ -22,34 +22,6 @@ DECISION_FLOW_KEYS = {'agent.variant', 'agent.alpha', 'agent.lambda_dir', 'agent
                       'agent.dir_objective', 'agent.rho', 'agent.lambda_div',
                       'agent.value_scale', 'agent.policy_ema', 'agent.steps_per_state',
                       'flow_value_warmup'}
-
-
-def flat_config(tree: dict, prefix: str = '') -> dict:
-  flat = {}
-  for key, value in tree.items():
-    if isinstance(value, dict):
-      flat.update(flat_config(value, f'{prefix}{key}.'))
-    else:
-      flat[f'{prefix}{key}'] = value
-  return flat
-
-
-def saved_config(workdir: str) -> dict | None:
-  """The flat config a run saved in `workdir/config.json` (None if there is none). A key added
-  to the schema after the run was saved reads as its default there."""
-  path = os.path.join(workdir, 'config.json')
-  if not os.path.exists(path):
-    return None
-  with open(path) as f:
-    saved = flat_config(current_keys(json.load(f)))
-  defaults = flat_config(json.loads(base_config().to_json()))
-  return {**{k: v for k, v in defaults.items() if k not in saved}, **saved}
-
-
-def changed_keys(saved: dict, config: ml_collections.ConfigDict, allowed) -> list:
-  current = flat_config(json.loads(config.to_json()))
-  return sorted(k for k in set(saved) | set(current)
-                if saved.get(k) != current.get(k) and k not in allowed)
 
 
 def start_from(source: str, workdir: str, config: ml_collections.ConfigDict, df_start: int,
@@ -65,7 +37,8 @@ def start_from(source: str, workdir: str, config: ml_collections.ConfigDict, df_
                       'bc_steps are 0')
   changed = changed_keys(saved, config, DECISION_FLOW_KEYS | set(resumable_changes))
   if changed:
-    shown = ', '.join(f'{k} ({saved.get(k)!r} there, {_get(config, k)!r} here)'
+    current = flat_config(json.loads(config.to_json()))
+    shown = ', '.join(f'{k} ({saved.get(k)!r} there, {current.get(k)!r} here)'
                       for k in changed[:3])
     raise ConfigError(f'--init_from={source} was pre-trained differently: {shown}; only '
                       f'Decision Flow settings may differ')
@@ -81,14 +54,6 @@ def start_from(source: str, workdir: str, config: ml_collections.ConfigDict, df_
   _copy_evaluations(source, workdir, df_start)
   with open(os.path.join(workdir, 'init_from.txt'), 'w') as f:
     f.write(f'steps 0-{df_start} copied from {os.path.abspath(source)}\n')
-
-
-def _get(config, dotted):
-  for part in dotted.split('.'):
-    config = config[part] if part in config else None
-    if config is None:
-      return None
-  return config
 
 
 def _copy_metrics(source: str, workdir: str, df_start: int) -> None:
