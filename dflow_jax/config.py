@@ -15,7 +15,7 @@ from dflow_jax.data.rewards import REWARD_CONVENTIONS
 from dflow_jax.flow import SOLVERS
 from dflow_jax.networks import ACTIVATIONS, MATMUL_DTYPES, TIME_EMBEDDINGS
 
-VARIANTS = ('bc', 'dir', 'div')
+VARIANTS = ('bc', 'dir', 'div', 'bptt')
 DIR_TARGETS = ('mc', 'td')
 DIR_OBJECTIVES = ('direction', 'velocity')
 Q_AGGREGATIONS = ('min', 'mean')
@@ -43,10 +43,10 @@ class AgentConfig:
   expectile: float = 0.7
   tau: float = 0.005  # Polyak rate of the target networks
   q_agg: str = 'min'  # how the critic heads combine when a value is read
-  # Both variants: the value term's units, (Q - b(s)) / sigma (decision_flow.normalizer)
+  # DF-dir, DF-div and bptt: the value term's units, (Q - b(s)) / sigma (decision_flow.normalizer)
   value_scale: str = 'advantage'
   policy_ema: float = 0.999  # EMA decay of u_theta's weights, which DF acts with (0: raw weights)
-  # DF-dir
+  # DF-dir (and bptt, which reads the same two weights)
   alpha: float = 1.0
   lambda_dir: float = 1.0  # weight of the flow-matching term
   dir_target: str = 'mc'

@@ -49,14 +49,17 @@ class StopAfter:
     return self.calls >= self.chunks
 
 
-# Stopped mid Decision Flow phase; and, with every phase, at the end of the flow-value warm-up.
-@pytest.mark.parametrize('schedule, chunks, stopped_at, total', [
-    ({'bc_steps': 20, 'df_steps': 30}, 3, 30, 50),
-    ({'critic_steps': 10, 'bc_steps': 20, 'flow_value_warmup': 10, 'df_steps': 30}, 4, 40, 60),
+# Stopped mid Decision Flow phase; with every phase, at the end of the flow-value warm-up; and
+# the bptt baseline mid-phase.
+@pytest.mark.parametrize('variant, schedule, chunks, stopped_at, total', [
+    ('dir', {'bc_steps': 20, 'df_steps': 30}, 3, 30, 50),
+    ('dir', {'critic_steps': 10, 'bc_steps': 20, 'flow_value_warmup': 10, 'df_steps': 30}, 4, 40,
+     60),
+    ('bptt', {'bc_steps': 20, 'df_steps': 30}, 3, 30, 50),
 ])
-def test_interrupted_run_resumes_to_the_same_parameters(tmp_path, schedule, chunks, stopped_at,
-                                                        total):
-  config = tiny_config('dir', **schedule)
+def test_interrupted_run_resumes_to_the_same_parameters(tmp_path, variant, schedule, chunks,
+                                                        stopped_at, total):
+  config = tiny_config(variant, **schedule)
   full = run.train_and_evaluate(config, str(tmp_path / 'full'), log=lambda s: None)
   stopped = None
   try:

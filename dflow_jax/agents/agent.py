@@ -8,7 +8,7 @@ import jax.numpy as jnp
 import optax
 
 from dflow_jax import flow
-from dflow_jax.agents import behavior, decision_flow, iql
+from dflow_jax.agents import behavior, bptt, decision_flow, iql
 from dflow_jax.agents.common import TrainedNet, minimize, new_net, polyak
 from dflow_jax.config import AgentConfig
 from dflow_jax.data.normalization import ObservationStats, identity
@@ -167,21 +167,40 @@ class Agent:
     is still the copy of u_nu), so the first policy steps do not climb a random network."""
     if self.cfg.variant == 'bc':
       return self.update_behavior(state, batch)
+    if self.cfg.variant == 'bptt':  # no flow value: the critic alone trains on
+      return self.update_critic_only(state, batch)
     state, _, info = self._flow_value_step(state, batch)
     return state, info
 
   def update_decision_flow(self, state: AgentState, batch):
     if self.cfg.variant == 'bc':
       return self.update_behavior(state, batch)
+    if self.cfg.variant == 'bptt':
+      return self._update_bptt(state, batch)
     cfg, variant = self.cfg, decision_flow.VARIANTS[self.cfg.variant]
     state, (params, batch, steps, scale, fm_key), info = self._flow_value_step(state, batch)
     policy, policy_info = minimize(
         lambda p: variant.policy_loss(cfg, self.apply, p, params, batch, steps, scale, fm_key),
         state.policy, self.optimizer)
+    return self._with_policy(state, policy), {**info, **policy_info}
+
+  def _update_bptt(self, state: AgentState, batch):
+    """The critic's step, then u_theta's step through the whole ODE (agents/bptt.py)."""
+    cfg = self.cfg
+    batch = self._normalized(state, batch)
+    rng, noise_key, fm_key = jax.random.split(state.rng, 3)
+    state, critic_info = self._update_critic(state.replace(rng=rng), batch)
+    policy, policy_info = minimize(
+        lambda p: bptt.policy_loss(cfg, self.apply, p, state.critic.params, state.value.params,
+                                   batch, noise_key, fm_key),
+        state.policy, self.optimizer)
+    return self._with_policy(state.replace(step=state.step + 1), policy), \
+        {**critic_info, **policy_info}
+
+  def _with_policy(self, state: AgentState, policy: TrainedNet) -> AgentState:
     return state.replace(
         policy=policy, policy_updates=state.policy_updates + 1,
-        policy_ema=_ema(state.policy_ema, policy.params, cfg.policy_ema, state.policy_updates),
-    ), {**info, **policy_info}
+        policy_ema=_ema(state.policy_ema, policy.params, self.cfg.policy_ema, state.policy_updates))
 
   # ---- acting ----
 

@@ -1,0 +1,46 @@
+"""Back-propagation through the whole ODE: the policy-improvement baseline Decision Flow avoids.
+
+The flow policy u_theta is improved by maximising the critic's value of the action it finishes,
+with the gradient carried back through every solver step of the `lax.scan`, plus the same
+flow-matching regulariser as DF-dir. Decision Flow instead stops the gradient at every flow state
+and learns a flow value; this loss is what that buys against (time and memory per update grow
+with T here, and the gradient is a product of T Jacobians).
+
+It uses the same units as Decision Flow: R~ = (Q(s, clip(x_T)) - b(s)) / sigma, so alpha and
+lambda_dir mean the same as in DF-dir.
+"""
+import jax
+import jax.numpy as jnp
+
+from dflow_jax import flow
+from dflow_jax.agents import decision_flow
+from dflow_jax.config import AgentConfig
+
+
+def finished_action(cfg: AgentConfig, apply: decision_flow.Appliers, policy_params,
+                    observations, key):
+  """x_T of u_theta from fresh noise, differentiable in policy_params through the whole scan."""
+  velocity = lambda x, t: apply.velocity(policy_params, observations, x, t)
+  x0 = jax.random.normal(key, observations.shape[:-1] + (apply.action_dim,))
+  return flow.integrate(velocity, x0, cfg.flow_steps, cfg.solver, cfg.scan_unroll).xs[-1]
+
+
+def policy_loss(cfg: AgentConfig, apply: decision_flow.Appliers, policy_params, critic_params,
+                value_params, batch, noise_key, fm_key):
+  """L(theta) = lambda_dir * L_FM(u_theta) - alpha * E[R~(s, x_T(theta))].
+
+  The critic, the baseline and the scale are stop-gradient (`finished_value`, `normalizer`); the
+  gradient reaches theta only through x_T. The clip to [-1, 1] passes no gradient for an action
+  coordinate outside the box, as for every Decision Flow value of a finished action.
+  """
+  s = batch.observations
+  x_final = finished_action(cfg, apply, policy_params, s, noise_key)
+  R = decision_flow.finished_value(cfg, apply, critic_params, s, x_final)
+  baseline, scale = decision_flow.normalizer(cfg, apply, value_params, s,
+                                             jax.lax.stop_gradient(R))
+  value_term = jnp.mean((R - baseline) / scale)
+  velocity = lambda s_, x, t: apply.velocity(policy_params, s_, x, t)
+  fm = flow.flow_matching_loss(velocity, fm_key, s, batch.actions)
+  loss = cfg.lambda_dir * fm - cfg.alpha * value_term
+  return loss, {'policy/fm_loss': fm, 'policy/value_term': value_term,
+                'df/R_mean': jnp.mean(R), 'df/value_scale': scale}
