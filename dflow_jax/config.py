@@ -15,7 +15,7 @@ from dflow_jax.data.rewards import REWARD_CONVENTIONS
 from dflow_jax.flow import SOLVERS
 from dflow_jax.networks import ACTIVATIONS, MATMUL_DTYPES, TIME_EMBEDDINGS
 
-VARIANTS = ('bc', 'dir', 'div', 'bptt')
+VARIANTS = ('bc', 'dir', 'div', 'bptt', 'fql')
 DIR_TARGETS = ('mc', 'td')
 DIR_OBJECTIVES = ('direction', 'velocity')
 Q_AGGREGATIONS = ('min', 'mean')

@@ -225,7 +225,7 @@ def evaluate_toy(config, agent: Agent, states, dataset) -> dict:
     actions = train.sample_actions(agent, states, observation, config.eval_samples, behavior,
                                    config.seeds_per_vmap)
     result.update({prefix + k: v for k, v in jax.device_get(task.metrics(actions)).items()})
-  if agent.cfg.variant != 'bc':
+  if agent.cfg.variant not in ('bc', 'fql'):  # FQL's one-step policy has no flow path
     result['divergence'] = jax.device_get(train.divergence_from_behavior(
         agent, states, observation, config.eval_samples, config.seeds_per_vmap))
   return result

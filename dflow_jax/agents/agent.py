@@ -8,7 +8,7 @@ import jax.numpy as jnp
 import optax
 
 from dflow_jax import flow
-from dflow_jax.agents import behavior, bptt, decision_flow, iql
+from dflow_jax.agents import behavior, bptt, decision_flow, fql, iql
 from dflow_jax.agents.common import TrainedNet, minimize, new_net, polyak
 from dflow_jax.config import AgentConfig
 from dflow_jax.data.normalization import ObservationStats, identity
@@ -118,21 +118,29 @@ class Agent:
     state, info = self._update_critic(state, self._normalized(state, batch))
     return state.replace(step=state.step + 1), info
 
-  def update_behavior(self, state: AgentState, batch):
-    batch = self._normalized(state, batch)
-    rng, key = jax.random.split(state.rng)
+  def _update_behavior_flow(self, state: AgentState, batch, key):
+    """One flow-matching step of u_nu and its weight EMA (batch already normalised)."""
     behavior_net, info = minimize(
         lambda p: behavior.behavior_loss(self.velocity_net.apply, p, key, batch),
         state.behavior, self.optimizer)
     # Averaging the weights damps the step-to-step wobble of the basin boundaries that decide
     # how much mass each mode gets (measured: per-mode mass then moves by about 0.03).
     ema = _ema(state.behavior_ema, behavior_net.params, self.cfg.behavior_ema, state.step)
-    state, critic_info = self._update_critic(
-        state.replace(behavior=behavior_net, behavior_ema=ema, rng=rng), batch)
+    return state.replace(behavior=behavior_net, behavior_ema=ema), info
+
+  def update_behavior(self, state: AgentState, batch):
+    batch = self._normalized(state, batch)
+    rng, key = jax.random.split(state.rng)
+    state, info = self._update_behavior_flow(state.replace(rng=rng), batch, key)
+    state, critic_info = self._update_critic(state, batch)
     return state.replace(step=state.step + 1), {**info, **critic_info}
 
   def start_decision_flow(self, state: AgentState) -> AgentState:
-    """u_theta starts as a copy of the (now frozen) u_nu, with a fresh optimiser."""
+    """u_theta starts as a copy of the (now frozen) u_nu, with a fresh optimiser. FQL's one-step
+    policy is another kind of map (noise to action), so it keeps its own initialisation."""
+    if self.cfg.variant == 'fql':
+      return state.replace(policy_ema=state.policy.params,
+                           policy_updates=jnp.zeros((), jnp.int32))
     return state.replace(policy=new_net(state.behavior_ema, self.optimizer),
                          policy_ema=state.behavior_ema,
                          policy_updates=jnp.zeros((), jnp.int32))
@@ -167,7 +175,7 @@ class Agent:
     is still the copy of u_nu), so the first policy steps do not climb a random network."""
     if self.cfg.variant == 'bc':
       return self.update_behavior(state, batch)
-    if self.cfg.variant == 'bptt':  # no flow value: the critic alone trains on
+    if self.cfg.variant in ('bptt', 'fql'):  # no flow value: the critic alone trains on
       return self.update_critic_only(state, batch)
     state, _, info = self._flow_value_step(state, batch)
     return state, info
@@ -177,6 +185,8 @@ class Agent:
       return self.update_behavior(state, batch)
     if self.cfg.variant == 'bptt':
       return self._update_bptt(state, batch)
+    if self.cfg.variant == 'fql':
+      return self._update_fql(state, batch)
     cfg, variant = self.cfg, decision_flow.VARIANTS[self.cfg.variant]
     state, (params, batch, steps, scale, fm_key), info = self._flow_value_step(state, batch)
     policy, policy_info = minimize(
@@ -197,6 +207,25 @@ class Agent:
     return self._with_policy(state.replace(step=state.step + 1), policy), \
         {**critic_info, **policy_info}
 
+  def _update_fql(self, state: AgentState, batch):
+    """FQL's three losses (agents/fql.py), each read at the parameters before this update, as
+    FQL's one joint step reads them: behaviour flow, TD critic, one-step policy."""
+    cfg = self.cfg
+    batch = self._normalized(state, batch)
+    rng, flow_key, critic_key, policy_key = jax.random.split(state.rng, 4)
+    policy, policy_info = minimize(
+        lambda p: fql.policy_loss(cfg, self.apply, p, state.behavior_ema, state.critic.params,
+                                  batch, policy_key),
+        state.policy, self.optimizer)
+    critic, critic_info = minimize(
+        lambda p: fql.critic_loss(cfg, self.apply, p, state.critic_target, state.policy.params,
+                                  batch, critic_key),
+        state.critic, self.optimizer)
+    state, flow_info = self._update_behavior_flow(state.replace(rng=rng), batch, flow_key)
+    state = state.replace(critic=critic, step=state.step + 1,
+                          critic_target=polyak(state.critic_target, critic.params, cfg.tau))
+    return self._with_policy(state, policy), {**flow_info, **critic_info, **policy_info}
+
   def _with_policy(self, state: AgentState, policy: TrainedNet) -> AgentState:
     return state.replace(
         policy=policy, policy_updates=state.policy_updates + 1,
@@ -213,9 +242,12 @@ class Agent:
     observations = state.observation_stats.normalize(observations)
     n = self.cfg.num_samples
     s = jnp.repeat(observations[None], n, axis=0)  # [n, B, obs]
-    velocity = lambda x, t: self.velocity_net.apply(params, s, x, t)
-    actions = flow.sample(velocity, key, s.shape[:-1], self.action_dim, self.cfg.flow_steps,
-                          self.cfg.solver)
+    if self.cfg.variant == 'fql' and not behavior:
+      actions = fql.sample_one_step(self.apply, params, s, key)
+    else:
+      velocity = lambda x, t: self.velocity_net.apply(params, s, x, t)
+      actions = flow.sample(velocity, key, s.shape[:-1], self.action_dim, self.cfg.flow_steps,
+                            self.cfg.solver)
     if n == 1:
       return actions[0]
     q = iql.aggregate(self.critic_net.apply(state.critic.params, s, actions), self.cfg.q_agg)
