@@ -32,7 +32,7 @@ def test_the_gradient_through_the_scan_matches_finite_differences():
     direction = jax.tree.map(
         lambda p: jax.random.normal(jax.random.PRNGKey(3), p.shape, jnp.float64), params)
     analytic = sum(jnp.vdot(g, d) for g, d in zip(jax.tree.leaves(jax.grad(f)(params)),
-                                                 jax.tree.leaves(direction)))
+                                                 jax.tree.leaves(direction), strict=True))
     eps = 1e-3  # the network returns float32, so a larger step keeps rounding below 1e-4
     shifted = lambda sign: jax.tree.map(lambda p, d: p + sign * eps * d, params, direction)
     numeric = (f(shifted(1.0)) - f(shifted(-1.0))) / (2 * eps)

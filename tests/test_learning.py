@@ -1,7 +1,7 @@
 """Learning checks on the 4-mode bandit (slow: `make test-slow`).
 
-One behaviour phase (flow + critic) is trained for 5 seeds and shared: DF-dir, DF-div and bptt each
-continue from it, exactly as a run with that variant would after `bc_steps`.
+One behaviour phase (flow + critic) is trained for 5 seeds and shared: DF-dir, DF-div and bptt
+each continue from it, exactly as a run with that variant would after `bc_steps`.
 """
 import jax
 import numpy as np
