@@ -1,4 +1,7 @@
 """What the command-line entry points share: one-line refusals of bad input, with status 2."""
+import difflib
+import errno
+import json
 import os
 import re
 import sys
@@ -20,13 +23,56 @@ def refuse(message: str):
   os._exit(EXIT_BAD_INPUT)
 
 
+def one_line(error: BaseException) -> str:
+  """The last line of an exception's message, whitespace collapsed (its type if it has none)."""
+  lines = [line.strip() for line in str(error).strip().splitlines() if line.strip()]
+  return lines[-1] if lines else type(error).__name__
+
+
+def unknown_key_message(argv) -> str | None:
+  """For the first `--config.a.b=...` naming no key of the schema: the key and the closest
+  known keys (None when every override names a known key)."""
+  from dflow_jax.config import base_config, flat_config
+  known = sorted(flat_config(json.loads(base_config().to_json())))
+  sections = sorted({key.rsplit('.', 1)[0] for key in known if '.' in key})
+  for arg in argv[1:]:
+    match = re.match(r'--config\.([\w.]+)(=|$)', arg)
+    if not match or match.group(1) in known or match.group(1) in sections:
+      continue
+    key = match.group(1)
+    closest = difflib.get_close_matches(key, known + sections, n=3, cutoff=0.5)
+    hint = (f'closest: {", ".join(closest)}' if closest else
+            f'top-level keys: {", ".join(k for k in known if "." not in k)}')
+    return f'config.{key} is not a known key ({arg}); {hint}'
+  return None
+
+
+def _config_file(argv) -> str:
+  for arg in argv[1:]:
+    if arg.startswith('--config='):
+      return arg[len('--config='):].split(':')[0]
+  return 'the --config file'
+
+
 def parse_flags(argv):
-  """absl parsing, with a one-line message and status 2 for an unknown or malformed flag."""
+  """absl parsing, with a one-line message and status 2 for an unknown or malformed flag, or a
+  --config file that cannot be loaded (missing, a syntax error, a failing import or get_config)."""
   try:
     return flags.FLAGS(argv)
-  except (flags.Error, KeyError, ValueError, AttributeError, TypeError) as e:
-    line = str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__
+  except Exception as e:
+    refuse(unknown_key_message(argv) or _load_failure(_config_file(argv), e))
+
+
+def _load_failure(path: str, e: Exception) -> str:
+  if isinstance(e, FileNotFoundError) or (isinstance(e, OSError) and e.errno == errno.ENOENT):
+    return f'config file not found: {path}'
+  if isinstance(e, SyntaxError):
+    return f'{path} line {e.lineno}: SyntaxError: {e.msg}'
+  if isinstance(e, ImportError):
+    return f'{path} fails to import: {type(e).__name__}: {one_line(e)}'
+  if isinstance(e, AttributeError) and 'get_config' in str(e):
+    return f'{path} defines no get_config() (it must return an ml_collections.ConfigDict)'
+  if isinstance(e, (flags.Error, ValueError, KeyError, TypeError, AttributeError)):
     # absl prefixes an error raised inside a config file's get_config with its class path.
-    refuse(re.sub(r'^(\w+\.)+\w*Error: ', '', line))
-  except FileNotFoundError as e:
-    refuse(f'config file not found: {e.filename}')
+    return re.sub(r'^(\w+\.)+\w*Error: ', '', one_line(e))
+  return f'{path}: get_config() failed: {type(e).__name__}: {one_line(e)}'

@@ -1,8 +1,11 @@
 """The 4-mode bandit, sized for a 2-core CPU: `make run` trains this."""
-from dflow_jax.config import base_config
+from dflow_jax.config import ConfigError, base_config
 
 
-def get_config():
+def get_config(config_string=None):
+  if config_string:  # the one task: nothing to choose
+    raise ConfigError(f'experiments/toy.py has one task (toy/bandit) and takes no task string; '
+                      f'got {config_string!r}: use --config=experiments/toy.py')
   config = base_config()
   config.dataset = 'toy/bandit'
   config.num_seeds = 8
