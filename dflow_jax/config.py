@@ -20,6 +20,7 @@ DIR_TARGETS = ('mc', 'td')
 DIR_OBJECTIVES = ('direction', 'velocity')
 Q_AGGREGATIONS = ('min', 'mean')
 VALUE_SCALES = ('advantage', 'q')
+MAX_SEED = 2**32 - 1
 
 
 class ConfigError(ValueError):
@@ -104,6 +105,21 @@ def current_keys(saved: dict) -> dict:
   return saved
 
 
+def read_config_json(path: str) -> dict:
+  """The nested dict a run saved in `path`; ConfigError when it is not a JSON object."""
+  try:
+    with open(path) as f:
+      saved = json.load(f)
+  except (OSError, UnicodeDecodeError, ValueError) as e:
+    raise ConfigError(f'{path} cannot be read ({type(e).__name__}: {e}); it is not a config '
+                      'this code wrote: restore it or use a new --workdir') from None
+  if not isinstance(saved, dict) or not all(
+      isinstance(v, dict) for k, v in saved.items() if k == 'agent'):
+    raise ConfigError(f'{path} does not hold a run config (a JSON object with an "agent" '
+                      'object); restore it or use a new --workdir')
+  return saved
+
+
 def flat_config(tree: dict, prefix: str = '') -> dict:
   flat = {}
   for key, value in tree.items():
@@ -120,8 +136,7 @@ def saved_config(workdir: str) -> dict | None:
   path = os.path.join(workdir, 'config.json')
   if not os.path.exists(path):
     return None
-  with open(path) as f:
-    saved = flat_config(current_keys(json.load(f)))
+  saved = flat_config(current_keys(read_config_json(path)))
   defaults = flat_config(json.loads(base_config().to_json()))
   return {**{k: v for k, v in defaults.items() if k not in saved}, **saved}
 
@@ -225,6 +240,8 @@ def validate(config: ml_collections.ConfigDict, dataset_size: int | None = None)
                    ('agent.num_samples', 1), ('agent.scan_unroll', 1),
                    ('seeds_per_vmap', 0)]:
     _int_at_least(config, key, low)
+  if config.seed > MAX_SEED:  # jax.random.PRNGKey keeps 32 bits: 2**32 would alias seed 0
+    _fail('seed', config.seed, f'must be an integer in [0, {MAX_SEED}] (a 32-bit PRNG seed)')
   _one_of(config, 'agent.variant', VARIANTS)
   _one_of(config, 'agent.solver', SOLVERS)
   _one_of(config, 'agent.activation', tuple(ACTIVATIONS))

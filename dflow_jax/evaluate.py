@@ -13,7 +13,6 @@ one-line message.
 """
 import contextlib
 import io
-import json
 import os
 
 from absl import app, flags, logging
@@ -36,13 +35,22 @@ flags.DEFINE_integer('num_samples', None,
 def load_config(workdir: str):
   """The run's config: the defaults updated with config.json (older runs lack newer keys and
   may hold retired or renamed ones)."""
-  from dflow_jax.config import ConfigError, base_config, current_keys, validate
+  from dflow_jax.config import (ConfigError, base_config, current_keys, read_config_json,
+                                validate)
+  if not os.path.isdir(workdir):
+    raise ConfigError(f'--workdir {workdir} is not a directory: give the workdir of a training '
+                      'run')
   path = os.path.join(workdir, 'config.json')
   if not os.path.isfile(path):
     raise ConfigError(f'{workdir} holds no config.json: not a training workdir')
   config = base_config()
-  with open(path) as f:
-    config.update(current_keys(json.load(f)))
+  try:
+    config.update(current_keys(read_config_json(path)))
+  except (TypeError, ValueError, KeyError, AttributeError) as e:
+    if isinstance(e, ConfigError):
+      raise
+    raise ConfigError(f'{path} does not fit the config schema ({type(e).__name__}: '
+                      f'{" ".join(str(e).split())[:200]}); restore it or retrain') from None
   validate(config)
   return config
 

@@ -51,6 +51,10 @@ def main(argv):
     reason = str(e).strip().splitlines()[-1].strip()
     refuse(f'could not load the --config file: {reason}')
   workdir = FLAGS.workdir or default_workdir(config)
+  from dflow_jax.workdir import workdir_problem
+  problem = workdir_problem(workdir)
+  if problem:
+    refuse(problem)
   stop = run.StopRequest()
   stop.install()
   try:
