@@ -59,6 +59,7 @@ def restore_states(workdir: str, config, agent, step: int | None):
   """(step, seed-stacked states) of the checkpoint; ConfigError when it cannot be had."""
   from dflow_jax import train
   from dflow_jax.checkpoint import Checkpointer
+  from dflow_jax.checkpoint_restore import restore_checked
   from dflow_jax.config import ConfigError
   if not os.path.isdir(os.path.join(workdir, 'checkpoints')):
     raise ConfigError(f'{workdir} holds no checkpoints/ directory: nothing to evaluate')
@@ -72,20 +73,11 @@ def restore_states(workdir: str, config, agent, step: int | None):
       raise ConfigError(f'no checkpoint at step {step}; available steps: '
                         f'{", ".join(map(str, steps))}')
     abstract = train.abstract_states(agent, config.num_seeds)
-    stored = checkpointer.stored_shapes(step)
-    # Checked before restoring: a failed Orbax restore leaves threads that print at exit.
-    if stored is not None and stored != checkpointer.shapes_of(abstract):
-      raise ConfigError(f'the checkpoint at step {step} does not match config.json (num_seeds, '
-                        'network sizes or dataset changed?): its array shapes differ')
     try:
-      states = checkpointer.restore(abstract, step)
-    except Exception as e:  # Orbax raises several types for a tree or shape mismatch
-      reason = ' '.join(str(e).split()).split('. ')[0][:200]
-      # Not closed: closing after a failed restore makes Orbax's event-loop thread print
-      # tracebacks; the process is about to exit anyway.
-      checkpointer = None
-      raise ConfigError(f'the checkpoint at step {step} does not match config.json '
-                        f'(num_seeds, network sizes or dataset changed?): {reason}') from e
+      states = restore_checked(checkpointer, abstract, step)
+    except ConfigError:
+      checkpointer = None  # not closed after a failed restore (see restore_checked)
+      raise
     return step, states
   finally:
     if checkpointer is not None:

@@ -12,6 +12,7 @@ from tqdm import tqdm
 from dflow_jax import data, evaluator, plots, shared_pretraining, train
 from dflow_jax.agents import Agent
 from dflow_jax.checkpoint import Checkpointer
+from dflow_jax.checkpoint_restore import restore_checked
 from dflow_jax.config import ConfigError, agent_config, changed_keys, saved_config, validate
 from dflow_jax.data import normalization
 from dflow_jax.report import MetricsLog, per_seed_table
@@ -115,7 +116,7 @@ def _restore_or_init(config, workdir: str, agent: Agent, log, init_from: str | N
 
   step = checkpointer.latest_step() or 0
   if step:
-    states = checkpointer.restore(abstract, step)
+    states = restore_checked(checkpointer, abstract, step)
     log(f'resumed from the checkpoint at step {step} in {checkpointer.directory}')
   else:
     states = train.init_states(agent, config.seed, config.num_seeds, config.seeds_per_vmap)
