@@ -1,4 +1,5 @@
 """Datasets: every source ends as an on-device `Transitions`."""
+import contextlib
 from collections.abc import Callable
 from typing import NamedTuple
 
@@ -22,6 +23,21 @@ class DatasetError(ValueError):
 IN_MEMORY = {'toy/bandit': InMemoryTask(toy.bandit, toy.bandit_metrics)}
 
 
+@contextlib.contextmanager
+def _readable(name: str):
+  """Turns any failure to read a local Minari dataset (cut HDF5, garbage metadata.json, a
+  missing file) into one DatasetError line naming the folder and how to remake it."""
+  try:
+    yield
+  except Exception as e:  # h5py, json and Minari raise many types for a damaged dataset
+    reason = ' '.join(str(e).split())[:160] or type(e).__name__
+    remake = (f'python -m dflow_jax.datagen generate {name}' if name in registry.REGENERABLE
+              else f'minari download {name}')
+    raise DatasetError(f'dataset {name} in {minari_io.dataset_path(name)} cannot be read '
+                       f'({type(e).__name__}: {reason}): delete that folder and remake it with '
+                       f'`{remake}`') from None
+
+
 def load(name: str, seed: int = 0, reward_convention: str = 'none') -> Transitions:
   """The on-device transitions of a toy task (generated from `seed`) or a local Minari dataset.
 
@@ -36,7 +52,8 @@ def load(name: str, seed: int = 0, reward_convention: str = 'none') -> Transitio
                        "'dflow/pointmaze/umaze-v2'")
   if not minari_io.is_local(name):
     raise DatasetError(registry.missing_message(name, minari_io.datasets_root()))
-  arrays, _, returns = minari_io.read_transitions(name)
+  with _readable(name):
+    arrays, _, returns = minari_io.read_transitions(name)
   arrays['rewards'] = apply_convention(arrays['rewards'], returns, reward_convention)
   return Transitions(**{key: jnp.asarray(value) for key, value in arrays.items()})
 
@@ -49,7 +66,8 @@ def metadata(name: str) -> dict:
   """
   if name in IN_MEMORY:
     return {}
-  minari_meta = minari_io.read_metadata(name)
+  with _readable(name):
+    minari_meta = minari_io.read_metadata(name)
   if minari_io.DFLOW_KEY in minari_meta:
     return minari_meta[minari_io.DFLOW_KEY]
   refs = {k: minari_meta[k] for k in ('ref_min_score', 'ref_max_score')
