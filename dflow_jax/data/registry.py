@@ -43,6 +43,18 @@ def local_equivalent(dataset_id: str) -> str | None:
   return candidate if candidate in REGENERABLE else None
 
 
+def published_equivalent(dataset_id: str) -> str | None:
+  """The published Minari id a regenerable `dflow/...` id stands in for (None for our own
+  mixes): dflow/door/human-v2 -> D4RL/door/human-v2, dflow/mujoco/hopper/expert-v0 ->
+  mujoco/hopper/expert-v0."""
+  if dataset_id.startswith('dflow/mujoco/'):
+    candidate = dataset_id[len('dflow/'):]
+    return None if candidate.endswith('/mixed-v0') else candidate
+  if dataset_id.startswith('dflow/'):
+    return 'D4RL/' + dataset_id[len('dflow/'):]
+  return None
+
+
 def eval_env_of(dataset_id: str) -> dict | None:
   """The eval-env recipe of a downloaded Minari dataset, from its id (None if unknown).
 

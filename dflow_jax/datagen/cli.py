@@ -14,12 +14,42 @@ import argparse
 import sys
 import time
 
+from dflow_jax.config import MAX_SEED
 from dflow_jax.data import minari_io, registry
 from dflow_jax.datagen import minari_write, recipes, return_histogram
 
 
+class _OneLineParser(argparse.ArgumentParser):
+  """argparse that reports bad arguments in one line (no usage block), status 2."""
+
+  def error(self, message):
+    _refuse(f'{message} (see python -m dflow_jax.datagen --help)')
+
+
+def _refuse(message: str):
+  print(f'error: {message}', file=sys.stderr)
+  sys.exit(2)
+
+
+def _missing_shared_files_message(name: str) -> str | None:
+  """One line naming the shared/data files `name` is regenerated from that are not here, where
+  they come from, and the published dataset to download instead (None when all are here)."""
+  from dflow_jax.datagen.shared_files import shared_data_dir
+  root = shared_data_dir()
+  missing = [f for f in recipes.shared_files_needed(name) if not (root / f).is_file()]
+  if not missing:
+    return None
+  sources = sorted({source for prefix, source in recipes.SHARED_SOURCES.items()
+                    for f in missing if f.startswith(prefix)})
+  published = registry.published_equivalent(name)
+  download = (f'or download the published data with `minari download {published}`'
+              if published else 'no published Minari dataset has this mix')
+  return (f'{name} is regenerated from {", ".join(missing)}, not found in {root} (set '
+          f'DFLOW_SHARED_DATA to the folder holding them): {"; ".join(sources)}; {download}')
+
+
 def _parser():
-  parser = argparse.ArgumentParser(prog='python -m dflow_jax.datagen', description=__doc__.split(
+  parser = _OneLineParser(prog='python -m dflow_jax.datagen', description=__doc__.split(
       '\n')[0])
   commands = parser.add_subparsers(dest='command', required=True)
   generate = commands.add_parser('generate', help='regenerate one dataset')
@@ -78,14 +108,16 @@ def main(argv=None) -> int:
       print(f'{name}  (not reproducible offline: download {download})')
     return 0
   if args.name not in recipes.BUILDERS:
-    print(f'error: {registry.missing_message(args.name, minari_io.datasets_root())}'
-          if args.name in registry.NOT_REPRODUCIBLE else
-          f'error: {args.name!r} cannot be generated here; see `python -m dflow_jax.datagen list`',
-          file=sys.stderr)
-    return 2
+    _refuse(registry.missing_message(args.name, minari_io.datasets_root())
+            if args.name in registry.NOT_REPRODUCIBLE else
+            f'{args.name!r} cannot be generated here; see `python -m dflow_jax.datagen list`')
   if args.steps is not None and args.steps < 1:
-    print(f'error: --steps = {args.steps} is invalid: must be an integer >= 1', file=sys.stderr)
-    return 2
+    _refuse(f'--steps = {args.steps} is invalid: must be an integer >= 1')
+  if not 0 <= args.seed <= MAX_SEED:
+    _refuse(f'--seed = {args.seed} is invalid: must be an integer in [0, {MAX_SEED}]')
+  missing = _missing_shared_files_message(args.name)
+  if missing:
+    _refuse(missing)
   summary = generate(args.name, args.steps, args.seed, args.quiet)
   print(f'wrote {summary["episodes"]} episodes, {summary["steps"]} steps to {summary["path"]} '
         f'in {summary["generation_seconds"]:.0f} s; mean return {summary["mean_return"]:.1f}')

@@ -156,3 +156,27 @@ BUILDERS: dict[str, Callable[[], Recipe]] = {
 
 def recipe(name: str) -> Recipe:
   return BUILDERS[name]()
+
+
+# Where the shared/data files come from (see its README): converted weights and demos, with the
+# licence their copyright notice travels under.
+SHARED_SOURCES = {
+    'adroit/': 'DAPG policies and demos converted from github.com/aravindr93/hand_dapg '
+               '(Apache-2.0)',
+    'mujoco/': 'TQC actors converted from github.com/DLR-RM/rl-trained-agents (MIT)',
+    'reference_scores.json': "D4RL's published REF_MIN/REF_MAX (Farama-Foundation/D4RL, "
+                             'Apache-2.0)',
+}
+
+
+def shared_files_needed(name: str) -> tuple[str, ...]:
+  """The shared/data files (relative paths) that regenerating `name` reads; known without
+  building the recipe, which imports the simulators."""
+  kind, args = registry.REGENERABLE[name]
+  if kind == 'adroit_expert':
+    return (f'adroit/dapg_{args[0]}.npz', 'reference_scores.json')
+  if kind in ('door_human', 'door_cloned'):
+    return ('adroit/door_human_demos.npz', 'reference_scores.json')
+  if kind in ('mujoco_expert', 'mujoco_mixed'):
+    return (f'mujoco/tqc_{args[0]}.npz', 'reference_scores.json')
+  return ()
