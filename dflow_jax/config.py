@@ -169,6 +169,7 @@ def base_config() -> ml_collections.ConfigDict:
   c.eval_episodes = 10
   c.final_eval_episodes = 100
   c.eval_interval = 10_000  # updates between evaluations during training; 0: only at the end
+  c.eval_batch_envs = 256  # most eval envs that exist at once (same scores for any value)
   c.progress_bar = True
   # How the seeds are batched, not what they compute: 0 puts all seeds in one vmap; n runs groups
   # of n one after another (faster on CPU for wide networks). Not part of the agent, so changing
@@ -238,7 +239,7 @@ def validate(config: ml_collections.ConfigDict, dataset_size: int | None = None)
                    ('eval_interval', 0), ('seed', 0), ('flow_value_warmup', 0), ('agent.flow_steps', 1),
                    ('agent.time_dim', 2), ('agent.steps_per_state', 0),
                    ('agent.num_samples', 1), ('agent.scan_unroll', 1),
-                   ('seeds_per_vmap', 0)]:
+                   ('seeds_per_vmap', 0), ('eval_batch_envs', 1)]:
     _int_at_least(config, key, low)
   if config.seed > MAX_SEED:  # jax.random.PRNGKey keeps 32 bits: 2**32 would alias seed 0
     _fail('seed', config.seed, f'must be an integer in [0, {MAX_SEED}] (a 32-bit PRNG seed)')

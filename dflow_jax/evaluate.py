@@ -1,4 +1,5 @@
-"""Evaluate a trained run from its workdir alone, in its dataset's eval env.
+"""Evaluate a trained run from its workdir alone, in its dataset's eval env (or, for a toy task,
+by sampling actions as training's final evaluation did).
 
   python -m dflow_jax.evaluate --workdir=runs/umaze [--step=N] [--episodes=E] [--video]
                               [--num_samples=N] [--critic]
@@ -8,7 +9,9 @@ the same seeds training used at that step (so the scores training printed are re
 prints the per-seed table and the aggregate over seeds. The raw per-episode numbers go to
 `eval/step_<N>_episodes_<E>.npz` (`..._best_of_<N>.npz` with --num_samples); --video writes one
 MP4 per seed (its first episode) beside them.
-learning_curves.png is redrawn from training's records. Bad input exits with status 2 and a
+learning_curves.png is redrawn from training's records. A toy run (`make run`) prints the
+per-seed tables training printed at that step and writes eval_summary.md and action_samples.png.
+Bad input exits with status 2 and a
 one-line message.
 """
 import contextlib
@@ -109,7 +112,10 @@ def evaluate_workdir(workdir: str, step: int | None = None, episodes: int | None
   from dflow_jax.envs.evaluation import reference_range
   config = load_config(workdir)
   if config.dataset in data.IN_MEMORY:
-    raise ConfigError(f'{config.dataset} has no eval env; its evaluation is printed by training')
+    if video or episodes is not None:
+      raise ConfigError(f'{config.dataset} has no env: --video and --episodes do not apply '
+                        '(its evaluation samples config.eval_samples actions per seed)')
+    return evaluate_in_memory_task(workdir, config, step, log, critic)
   if not minari_io.is_local(config.dataset):
     raise data.DatasetError(registry.missing_message(config.dataset, minari_io.datasets_root()))
   meta = data.metadata(config.dataset)
@@ -123,7 +129,8 @@ def evaluate_workdir(workdir: str, step: int | None = None, episodes: int | None
   agent = build_agent(config, recipe)
   step, states = restore_states(workdir, config, agent, step)
   env_eval = evaluator.Evaluator(agent, recipe, reference_range(meta), config.seed,
-                                 evaluator.decision_flow_start(config), config.seeds_per_vmap)
+                                 evaluator.decision_flow_start(config), config.seeds_per_vmap,
+                                 config.eval_batch_envs)
   result = env_eval(states, step, episodes or config.final_eval_episodes)
   path = evaluator.save_record(workdir, result,
                                f'step_{step}_episodes_{result["episodes"]}{suffix}')
@@ -145,6 +152,30 @@ def evaluate_workdir(workdir: str, step: int | None = None, episodes: int | None
         config.seeds_per_vmap):
       log(f'video: {video_path}')
   return result
+
+
+def evaluate_in_memory_task(workdir: str, config, step: int | None, log=print,
+                            critic: bool = False) -> dict:
+  """A toy run: the sampled-action tables training printed at its end (the same numbers for the
+  same step, being drawn from the checkpointed rng), eval_summary.md and the action figure."""
+  from dflow_jax import plots, run
+  dataset, agent = run.prepare(config)
+  step, states = restore_states(workdir, config, agent, step)
+  result = run.evaluate_toy(config, agent, states, dataset)
+  text = run.toy_summary(config, result, workdir)
+  with open(os.path.join(workdir, 'eval_summary.md'), 'w') as f:
+    f.write(f'# Evaluation of {config.dataset} at step {step}\n\n```\n{text}\n```\n')
+  log(f'checkpoint at step {step}:')
+  log(text)
+  figure = plots.action_samples(agent, states, dataset,
+                                os.path.join(workdir, plots.ACTION_SAMPLES),
+                                dataset_name=config.dataset,
+                                seeds_per_vmap=config.seeds_per_vmap)
+  if figure:
+    log(f'action samples: {figure}')
+  if critic:
+    log(critic_table(config, agent, states))
+  return {'states': states, 'agent': agent, 'eval': result, 'step': step}
 
 
 def critic_table(config, agent, states) -> str:

@@ -34,9 +34,10 @@ class Evaluator:
   """Evaluates seed-stacked states of one run in the eval env of its Minari dataset."""
 
   def __init__(self, agent, recipe: dict, refs, run_seed: int, df_start: int,
-               seeds_per_vmap: int = 0):
+               seeds_per_vmap: int = 0, batch_envs: int = 0):
     self.agent, self.recipe, self.refs = agent, recipe, refs
     self.run_seed, self.df_start, self.seeds_per_vmap = run_seed, df_start, seeds_per_vmap
+    self.batch_envs = batch_envs
 
   @classmethod
   def for_run(cls, config, agent):
@@ -47,7 +48,7 @@ class Evaluator:
     if not meta.get('eval_env'):
       return None
     return cls(agent, meta['eval_env'], evaluation.reference_range(meta), config.seed,
-               decision_flow_start(config), config.seeds_per_vmap)
+               decision_flow_start(config), config.seeds_per_vmap, config.eval_batch_envs)
 
   def __call__(self, states, step: int, episodes: int) -> dict:
     # Before Decision Flow starts, u_theta is untrained: the flow being learnt is u_nu.
@@ -55,7 +56,8 @@ class Evaluator:
     env_seed, action_seed = eval_seeds(self.run_seed, step)
     result = evaluation.evaluate(self.agent, states, self.recipe, episodes, env_seed,
                                  action_seed, self.refs, behavior=behavior,
-                                 seeds_per_vmap=self.seeds_per_vmap)
+                                 seeds_per_vmap=self.seeds_per_vmap,
+                                 batch_envs=self.batch_envs)
     return {**result, 'step': step, 'episodes': episodes, 'behavior': behavior,
             'env_seed': env_seed, 'action_seed': action_seed}
 

@@ -21,7 +21,7 @@ from dflow_jax.tensorboard_log import TensorBoardLog
 # Keys that may change when a run is resumed; any other difference means a different run.
 RESUMABLE_CHANGES = {'progress_bar', 'save_interval', 'max_to_keep', 'eval_samples',
                      'chunk_size', 'df_steps', 'eval_episodes', 'final_eval_episodes',
-                     'eval_interval', 'seeds_per_vmap'}
+                     'eval_interval', 'seeds_per_vmap', 'eval_batch_envs'}
 PROGRESS_METRICS = {
     train.CRITIC: ('critic/q_loss', 'critic/value_loss'),
     train.BEHAVIOR: ('behavior/fm_loss', 'critic/q_loss'),
@@ -182,7 +182,7 @@ def _final_evaluation(config, workdir: str, agent: Agent, dataset, step: int, st
       result = evaluate_toy(config, agent, states, dataset)
       saved = {k: np.asarray(v).tolist() for k, v in result.items()}
       tensorboard.scalars(step, {f'eval/{k}': v for k, v in result.items()})
-      text = _summary(config, result, workdir)
+      text = toy_summary(config, result, workdir)
     else:
       result = env_eval(states, step, config.final_eval_episodes)
       evaluator.save_record(workdir, result)
@@ -232,7 +232,8 @@ def evaluate_toy(config, agent: Agent, states, dataset) -> dict:
   return result
 
 
-def _summary(config, result: dict, workdir: str) -> str:
+def toy_summary(config, result: dict, workdir: str) -> str:
+  """The per-seed tables of evaluate_toy (policy, then behaviour flow) and the workdir."""
   lines = []
   if result:
     columns = [k for k in result if not k.startswith('behavior/')]

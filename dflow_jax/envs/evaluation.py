@@ -1,9 +1,10 @@
 """Policy evaluation in a dataset's env: S seeds x E episodes stepped together.
 
-One `SyncVectorEnv` holds S*E copies of the eval env (env i = seed i // E, episode i % E, reset
-with seed `env_seed + i`), and one jitted call per env step acts for all of them. The vector env
-autoresets, so each env's return counts its first episode only; stepping stops once every env
-has finished one.
+Env i (seed i // E, episode i % E) is reset with seed `env_seed + i`. The S*E envs are stepped
+in batches of at most `batch_envs` (one `SyncVectorEnv` each, so 8 seeds x 100 Adroit episodes
+never hold 800 MuJoCo models at once); within a batch one jitted call per env step acts for all.
+The vector env autoresets, so each env's return counts its first episode only; a batch stops
+once every env in it has finished one. Scores do not depend on the batch size.
 """
 import dataclasses
 import functools
@@ -73,17 +74,29 @@ def run_first_episodes(envs: gym.vector.VectorEnv, policy, env_seed: int) -> Rol
 
 
 def agent_policy(agent, states, num_seeds: int, action_space: gym.spaces.Box, action_seed: int,
-                 behavior: bool = False, seeds_per_vmap: int = 0):
+                 behavior: bool = False, seeds_per_vmap: int = 0, rows=None,
+                 total_rows: int | None = None):
   """The seeds' policies (or behaviour flows) over a flat batch of S*E observations, seed-major;
-  actions clipped to the env's bounds (a flow is unbounded; the data's actions lie within)."""
+  actions clipped to the env's bounds (a flow is unbounded; the data's actions lie within).
+
+  With `rows`, the observations are those of envs `rows` out of `total_rows`: the policy still
+  acts for all rows (the others repeat the first observation) and returns the actions of
+  `rows`, so each env draws the action noise it would draw in one batch of all envs.
+  """
   base_key = jax.random.PRNGKey(action_seed)
 
   def policy(observations, step):
     observations = np.asarray(observations, np.float32)
+    if rows is not None:
+      full = np.repeat(observations[:1], total_rows, axis=0)
+      full[rows] = observations
+      observations = full
     per_seed = observations.reshape(num_seeds, -1, observations.shape[-1])
     actions = train.act(agent, states, per_seed, jax.random.fold_in(base_key, step),
                         behavior, seeds_per_vmap)
     actions = np.asarray(actions).reshape(observations.shape[0], -1)
+    if rows is not None:
+      actions = actions[rows]
     return np.clip(actions, action_space.low, action_space.high)
 
   return policy
@@ -98,22 +111,34 @@ def reference_range(metadata: dict) -> tuple[float, float] | None:
 
 def evaluate(agent, states, recipe: dict, episodes: int, env_seed: int, action_seed: int,
              refs: tuple[float, float] | None = None, behavior: bool = False,
-             seeds_per_vmap: int = 0) -> dict:
-  """`episodes` episodes of each seed's policy: returns, lengths (and normalized) [S, E]."""
+             seeds_per_vmap: int = 0, batch_envs: int = 0) -> dict:
+  """`episodes` episodes of each seed's policy: returns, lengths (and normalized) [S, E].
+
+  At most `batch_envs` envs exist at once (0: all S*E); the scores are the same for any size.
+  """
   num_seeds = int(np.shape(states.step)[0])
-  envs = gym.vector.SyncVectorEnv(
-      [functools.partial(make_eval_env, recipe)] * (num_seeds * episodes))
-  try:
-    policy = agent_policy(agent, states, num_seeds, envs.single_action_space, action_seed,
-                          behavior, seeds_per_vmap)
-    rollouts = run_first_episodes(envs, policy, env_seed)
-  finally:
-    envs.close()
-  result = {'returns': rollouts.returns.reshape(num_seeds, episodes),
-            'lengths': rollouts.lengths.reshape(num_seeds, episodes),
-            'inference_s': rollouts.inference_s, 'first_call_s': rollouts.first_call_s,
-            'simulation_s': rollouts.simulation_s,
-            'vector_steps': rollouts.vector_steps}
+  total = num_seeds * episodes
+  size = batch_envs or total
+  batches = []
+  for start in range(0, total, size):
+    rows = np.arange(start, min(start + size, total))
+    envs = gym.vector.SyncVectorEnv([functools.partial(make_eval_env, recipe)] * len(rows))
+    try:
+      policy = agent_policy(agent, states, num_seeds, envs.single_action_space, action_seed,
+                            behavior, seeds_per_vmap,
+                            rows=None if size >= total else rows, total_rows=total)
+      batches.append(run_first_episodes(envs, policy, env_seed + start))
+    finally:
+      envs.close()
+  first = batches[0]
+  result = {'returns': np.concatenate([b.returns for b in batches]).reshape(num_seeds, episodes),
+            'lengths': np.concatenate([b.lengths for b in batches]).reshape(num_seeds, episodes),
+            # later batches' first calls reuse the compiled policy: ordinary inference
+            'inference_s': sum(b.inference_s for b in batches)
+                           + sum(b.first_call_s for b in batches[1:]),
+            'first_call_s': first.first_call_s,
+            'simulation_s': sum(b.simulation_s for b in batches),
+            'vector_steps': sum(b.vector_steps for b in batches)}
   if refs is not None:
     result['normalized'] = scores.normalized(result['returns'], *refs)
   return result

@@ -1,0 +1,52 @@
+"""Evaluation in batches of envs scores the same as one batch, and toy runs evaluate from a
+workdir with the numbers training printed."""
+import numpy as np
+import pytest
+
+from dflow_jax import train
+from dflow_jax.agents import Agent
+from dflow_jax.config import agent_config
+from dflow_jax.envs.evaluation import evaluate
+from dflow_jax.envs.make import make_eval_env
+from tests.conftest import tiny_config
+
+UMAZE_DENSE = {'family': 'pointmaze', 'maze': 'umaze', 'dense': True}
+
+
+def test_batch_size_does_not_change_scores():
+  env = make_eval_env(UMAZE_DENSE)
+  observation_dim, action_dim = env.observation_space.shape[0], env.action_space.shape[0]
+  env.close()
+  config = tiny_config('div')
+  agent = Agent(agent_config(config.agent), observation_dim, action_dim)
+  states = train.init_states(agent, 0, 2)  # untrained flows: noisy actions test the keys well
+  runs = {size: evaluate(agent, states, UMAZE_DENSE, 3, env_seed=5, action_seed=7,
+                         batch_envs=size) for size in (0, 4, 1)}
+  for size in (4, 1):
+    np.testing.assert_array_equal(runs[size]['returns'], runs[0]['returns'])
+    np.testing.assert_array_equal(runs[size]['lengths'], runs[0]['lengths'])
+  assert runs[0]['returns'].shape == (2, 3) and len(np.unique(runs[0]['returns'])) == 6
+
+
+def test_evaluate_reprints_a_toy_runs_final_tables(tmp_path):
+  from dflow_jax import run
+  from dflow_jax.evaluate import evaluate_workdir
+  config = tiny_config('div')
+  workdir = str(tmp_path / 'toy')
+  trained = []
+  run.train_and_evaluate(config, workdir, log=trained.append)
+  (tmp_path / 'toy' / 'action_samples.png').unlink()
+  evaluated = []
+  result = evaluate_workdir(workdir, log=evaluated.append)
+  assert result['step'] == config.bc_steps + config.df_steps
+  assert trained[-1].split('\nplots:')[0] in evaluated  # the same tables, to the digit
+  assert trained[-1].split('\nplots:')[0] in (tmp_path / 'toy' / 'eval_summary.md').read_text()
+  assert (tmp_path / 'toy' / 'action_samples.png').exists()
+
+
+def test_evaluate_refuses_env_flags_for_a_toy_run(tmp_path):
+  from dflow_jax.config import ConfigError
+  from dflow_jax.evaluate import evaluate_workdir
+  (tmp_path / 'config.json').write_text(tiny_config('div').to_json())
+  with pytest.raises(ConfigError, match='--video and --episodes do not apply'):
+    evaluate_workdir(str(tmp_path), episodes=3)
