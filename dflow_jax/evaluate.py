@@ -14,8 +14,6 @@ per-seed tables training printed at that step and writes eval_summary.md and act
 Bad input exits with status 2 and a
 one-line message.
 """
-import contextlib
-import io
 import os
 
 from absl import app, flags, logging
@@ -195,13 +193,10 @@ def critic_table(config, agent, states) -> str:
   return '\n'.join(lines)
 
 
-def _import_envs_quietly():
-  """Imports the MuJoCo envs, whose renderer follows MUJOCO_GL. gymnasium_robotics prints a
-  notice about the Adroit v1 rewards on import (envs/adroit_fixes applies the fix); it would
-  turn a one-line refusal into two lines."""
+def _import_envs():
+  """Imports the MuJoCo envs, whose renderer follows MUJOCO_GL (chosen before this import)."""
   try:
-    with contextlib.redirect_stderr(io.StringIO()):
-      import gymnasium_robotics  # noqa: F401
+    import gymnasium_robotics  # noqa: F401
   except Exception as e:  # a GL backend that cannot load fails here, with many types
     reason = ' '.join(str(e).split())[:200] or type(e).__name__
     refuse(f'cannot load the MuJoCo envs with MUJOCO_GL={os.environ.get("MUJOCO_GL", "unset")}'
@@ -220,7 +215,7 @@ def main(argv):
   logging.set_verbosity(logging.WARNING)
   if FLAGS.video:
     os.environ.setdefault('MUJOCO_GL', 'egl')  # off-screen rendering, chosen before any import
-  _import_envs_quietly()
+  _import_envs()
   from dflow_jax.config import ConfigError
   from dflow_jax.data import DatasetError
   from dflow_jax.envs.video import VideoError

@@ -35,6 +35,17 @@ def default_workdir(config) -> str:
   return os.path.join('runs', f'{config.dataset.replace("/", "-")}-{config.agent.variant}')
 
 
+def header_lines(config) -> list[str]:
+  """What the run trains and on which devices: its first lines of output."""
+  import jax
+
+  from dflow_jax.presets import task_line
+  devices = jax.devices()
+  return [task_line(FLAGS['config'].config_filename, config.dataset),
+          f'devices: {jax.default_backend()}, {len(devices)} x {devices[0].device_kind} '
+          f'({", ".join(str(d) for d in devices)})']
+
+
 def main(argv):
   if len(argv) > 1:
     refuse(f'unexpected arguments: {" ".join(argv[1:])}')
@@ -58,7 +69,8 @@ def main(argv):
   stop = run.StopRequest()
   stop.install()
   try:
-    run.train_and_evaluate(config, workdir, stop, init_from=FLAGS.init_from)
+    run.train_and_evaluate(config, workdir, stop, init_from=FLAGS.init_from,
+                           header=header_lines(config))
   except (ConfigError, DatasetError) as e:
     refuse(str(e))
   except run.Interrupted as e:

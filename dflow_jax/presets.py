@@ -2,6 +2,9 @@
 
 The full-budget config the benchmark families share, the `quick` and `cpu` sizes, and the
 parsing of `--config=experiments/<family>.py:TASK[,OPTION...]`."""
+import importlib.util
+import os
+
 import ml_collections
 
 from dflow_jax.config import ConfigError, base_config
@@ -13,22 +16,50 @@ CONFIG_OPTIONS = {
 }
 
 
+# The task a family trains when its config string names none: regenerable here, and quick to
+# regenerate (door-human replays 25 demos; umaze is the smallest maze).
+DEFAULT_TASKS = {'adroit': 'door-human', 'pointmaze': 'umaze', 'gym_mujoco': 'hopper-mixed'}
+
+
 def parse_config_string(config_string: str | None, tasks, family: str) -> tuple[str, set]:
   """'task[,option...]' (from `--config=experiments/<family>.py:task,quick`) -> (task, options).
+  No task (`experiments/adroit.py` or `experiments/adroit.py:,quick`) means the family's
+  DEFAULT_TASKS entry.
 
   Raises ConfigError naming the tasks and options there are.
   """
   usage = (f'use --config=experiments/{family}.py:TASK[,OPTION...] with TASK one of '
            f'{", ".join(tasks)} and OPTION among {", ".join(CONFIG_OPTIONS)}')
-  if not config_string:
-    raise ConfigError(f'experiments/{family}.py needs a task: {usage}')
-  task, *options = [part.strip() for part in config_string.split(',')]
+  task, *options = [part.strip() for part in (config_string or '').split(',')]
+  task = task or DEFAULT_TASKS[family]
   if task not in tasks:
     raise ConfigError(f'unknown {family} task {task!r}: {usage}')
   unknown = [o for o in options if o not in CONFIG_OPTIONS]
   if unknown:
     raise ConfigError(f'unknown option {unknown[0]!r} in {config_string!r}: {usage}')
   return task, set(options)
+
+
+def task_line(config_argument: str, dataset: str) -> str:
+  """The first line of a run: the task it trains and how to choose another.
+  `config_argument` is the --config value, e.g. 'experiments/adroit.py:door-human,quick'."""
+  path, _, config_string = config_argument.partition(':')
+  family = os.path.splitext(os.path.basename(path))[0]
+  if family not in DEFAULT_TASKS:
+    return f'task: {dataset} (from {path})'
+  task = config_string.split(',')[0].strip()
+  if task:
+    return f'task: {family} {task} ({dataset})'
+  tasks = _family_tasks(path)
+  return (f'task: {family} {DEFAULT_TASKS[family]} ({dataset}), the default of {path}; choose '
+          f'another with --config={path}:TASK, TASK one of {", ".join(tasks)}')
+
+
+def _family_tasks(path: str) -> tuple:
+  spec = importlib.util.spec_from_file_location('family_config', path)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module.TASKS
 
 
 # What `quick` and `cpu` change in a family's full config (dotted keys).

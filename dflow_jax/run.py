@@ -79,14 +79,20 @@ def prepare(config: ml_collections.ConfigDict):
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
                        stop: StopRequest | None = None, log=print,
-                       init_from: str | None = None) -> dict:
+                       init_from: str | None = None, header=()) -> dict:
   """Trains (or resumes) all seeds of `config` in `workdir`; returns the final evaluation.
+
+  `header`: lines logged first, once the dataset and any checkpoint have been read.
 
   `init_from`: a run whose pre-training this one shares (only Decision Flow settings differ);
   a new workdir starts from its checkpoint at the Decision Flow start (shared_pretraining).
   """
   dataset, agent = prepare(config)
-  step, states, checkpointer = _restore_or_init(config, workdir, agent, log, init_from)
+  messages = []  # after `header`: nothing is printed before every input has been accepted
+  step, states, checkpointer = _restore_or_init(config, workdir, agent, messages.append,
+                                                init_from)
+  for line in [*header, *messages]:
+    log(line)
   env_eval = evaluator.Evaluator.for_run(config, agent)
   tensorboard = TensorBoardLog(workdir, step)
   try:

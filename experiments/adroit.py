@@ -3,7 +3,8 @@
 Door human, cloned and expert, and the other experts, are regenerated offline by default;
 pen/hammer/relocate human and cloned need `,minari` (a download).
 
-  python -m dflow_jax.main --config=experiments/adroit.py:door-human
+  python -m dflow_jax.main --config=experiments/adroit.py               # door-human, the default
+  python -m dflow_jax.main --config=experiments/adroit.py:door-cloned
   python -m dflow_jax.main --config=experiments/adroit.py:door-expert,quick   # a smoke run
   python -m dflow_jax.main --config=experiments/adroit.py:pen-human,minari
 """

@@ -3,6 +3,7 @@
 Expert and mixed-quality data are regenerated offline from the TQC actors; medium and simple
 exist only as Minari datasets (a download), and mixed only here (no Minari dataset).
 
+  python -m dflow_jax.main --config=experiments/gym_mujoco.py           # hopper-mixed, the default
   python -m dflow_jax.main --config=experiments/gym_mujoco.py:hopper-expert
   python -m dflow_jax.main --config=experiments/gym_mujoco.py:hopper-mixed,quick
   python -m dflow_jax.main --config=experiments/gym_mujoco.py:halfcheetah-medium,minari

@@ -1,6 +1,7 @@
 """PointMaze (D4RL/pointmaze procedure), sparse or dense, regenerated offline by default.
 
-  python -m dflow_jax.main --config=experiments/pointmaze.py:umaze
+  python -m dflow_jax.main --config=experiments/pointmaze.py            # umaze, the default
+  python -m dflow_jax.main --config=experiments/pointmaze.py:medium
   python -m dflow_jax.main --config=experiments/pointmaze.py:umaze,quick   # a smoke run
   python -m dflow_jax.main --config=experiments/pointmaze.py:large-dense,minari
 """

@@ -52,13 +52,25 @@ def test_families_set_their_own_hyper_parameters():
 
 
 @pytest.mark.parametrize('config_string, words', [
-    (None, 'needs a task'), ('nope', 'unknown pointmaze task'),
+    ('nope', 'unknown pointmaze task'),
     ('umaze,fast', "unknown option 'fast'")])
 def test_bad_config_strings_are_refused_with_the_valid_choices(config_string, words):
   with pytest.raises(ConfigError, match=words) as error:
     _module('pointmaze').get_config(config_string)
   assert all(option in str(error.value) for option in CONFIG_OPTIONS)
   assert 'umaze' in str(error.value)
+
+
+def test_every_family_has_a_default_task_named_in_the_first_line():
+  from dflow_jax.presets import task_line
+  expected = {'adroit': 'dflow/door/human-v2', 'pointmaze': 'dflow/pointmaze/umaze-v2',
+              'gym_mujoco': 'dflow/mujoco/hopper/mixed-v0'}
+  for family, dataset in expected.items():
+    assert _module(family).get_config().dataset == dataset
+    assert _module(family).get_config(',quick').num_seeds == 2
+    line = task_line(f'experiments/{family}.py', dataset)
+    assert dataset in line and f'--config=experiments/{family}.py:TASK' in line
+  assert task_line('experiments/adroit.py:door-cloned,quick', 'x') == 'task: adroit door-cloned (x)'
 
 
 def test_only_expert_and_mixed_gym_mujoco_data_are_local():
