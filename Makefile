@@ -3,7 +3,13 @@
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-STAMP := $(VENV)/.installed
+# ACCEL=cuda12 or cuda13 adds JAX's CUDA plugin at the locked jax version (requirements.lock).
+ACCEL ?=
+ifneq ($(filter-out cuda12 cuda13,$(ACCEL)),)
+$(error ACCEL=$(ACCEL) is not supported: use ACCEL=cuda12 or ACCEL=cuda13, or leave it unset for CPU)
+endif
+JAX_VERSION := $(shell sed -n 's/^jax==//p' requirements.lock)
+STAMP := $(VENV)/.installed$(if $(ACCEL),-$(ACCEL))
 CONFIG ?= experiments/toy.py
 WORKDIR ?= runs/toy
 
@@ -16,6 +22,7 @@ $(STAMP): pyproject.toml requirements.lock
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.lock
 	$(PY) -m pip install --quiet --no-deps -e .
+	$(if $(ACCEL),$(PY) -m pip install --quiet "jax[$(ACCEL)]==$(JAX_VERSION)")
 	touch $(STAMP)
 
 run: install
