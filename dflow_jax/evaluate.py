@@ -36,8 +36,7 @@ flags.DEFINE_integer('num_samples', None,
 def load_config(workdir: str):
   """The run's config: the defaults updated with config.json (older runs lack newer keys and
   may hold retired or renamed ones)."""
-  from dflow_jax.config import (ConfigError, base_config, current_keys, read_config_json,
-                                validate)
+  from dflow_jax.config import ConfigError, base_config, current_keys, read_config_json, validate
   if not os.path.isdir(workdir):
     raise ConfigError(f'--workdir {workdir} is not a directory: give the workdir of a training '
                       'run')
@@ -113,6 +112,8 @@ def evaluate_workdir(workdir: str, step: int | None = None, episodes: int | None
     if video or episodes is not None:
       raise ConfigError(f'{config.dataset} has no env: --video and --episodes do not apply '
                         '(its evaluation samples config.eval_samples actions per seed)')
+    if num_samples is not None:  # acting only: the state's shapes do not depend on it
+      config.agent.num_samples = num_samples
     return evaluate_in_memory_task(workdir, config, step, log, critic)
   if not minari_io.is_local(config.dataset):
     raise data.DatasetError(registry.missing_message(config.dataset, minari_io.datasets_root()))

@@ -149,11 +149,16 @@ def _case(name, assets, tmp):
           [*datagen, 'generate', 'dflow/hammer/expert-v2'], tmp),
       'datagen hopper mixed without shared data': (
           [*datagen, 'generate', 'dflow/mujoco/hopper/mixed-v0'], tmp),
+      'datagen datasets path is a file': (
+          [*datagen, 'generate', MAZE, '--steps', '10'], tmp),
       'data alias no command': ([sys.executable, '-m', 'dflow_jax.data'], tmp),
       'data alias bad option': ([sys.executable, '-m', 'dflow_jax.data', 'list', '--x'], tmp),
   }
   argv, watched = simple[name]
-  return argv, {'DFLOW_SHARED_DATA': str(tmp / 'empty')}, watched
+  env = {'DFLOW_SHARED_DATA': str(tmp / 'empty')}
+  if name == 'datagen datasets path is a file':
+    env = {'MINARI_DATASETS_PATH': str(tmp / 'file')}
+  return argv, env, watched
 
 
 CASES = [
@@ -173,7 +178,7 @@ CASES = [
     'datagen negative seed', 'datagen seed not a number', 'datagen steps 0',
     'datagen door human without shared data', 'datagen door cloned without shared data',
     'datagen hammer expert without shared data', 'datagen hopper mixed without shared data',
-    'data alias no command', 'data alias bad option',
+    'datagen datasets path is a file', 'data alias no command', 'data alias bad option',
 ]
 
 

@@ -17,6 +17,7 @@ import time
 from dflow_jax.config import MAX_SEED
 from dflow_jax.data import minari_io, registry
 from dflow_jax.datagen import minari_write, recipes, return_histogram
+from dflow_jax.workdir import workdir_problem
 
 
 class _OneLineParser(argparse.ArgumentParser):
@@ -118,7 +119,14 @@ def main(argv=None) -> int:
   missing = _missing_shared_files_message(args.name)
   if missing:
     _refuse(missing)
-  summary = generate(args.name, args.steps, args.seed, args.quiet)
+  unwritable = workdir_problem(str(minari_io.datasets_root()), 'MINARI_DATASETS_PATH')
+  if unwritable:
+    _refuse(unwritable)
+  try:
+    summary = generate(args.name, args.steps, args.seed, args.quiet)
+  except OSError as e:  # an unwritable MINARI_DATASETS_PATH, a full disk
+    _refuse(f'cannot write {args.name} under {minari_io.datasets_root()}: '
+            f'{e.strerror or e} ({e.filename or "MINARI_DATASETS_PATH"})')
   print(f'wrote {summary["episodes"]} episodes, {summary["steps"]} steps to {summary["path"]} '
         f'in {summary["generation_seconds"]:.0f} s; mean return {summary["mean_return"]:.1f}')
   for key, value in summary['reference_scores'].items():
