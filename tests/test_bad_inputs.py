@@ -168,7 +168,7 @@ CASES = [
     'unknown top-level key', 'unknown agent key', 'unknown section', 'unexpected argument',
     'dataset metadata', 'dataset hdf5 missing', 'dataset hdf5 truncated',
     'resume checkpoint metadata', 'resume checkpoint arrays', 'resume config.json garbage',
-    'resume config.json a list',
+    'resume config.json a list', 'resume config.json wrong shape',
     'evaluate checkpoint metadata', 'evaluate checkpoint arrays', 'evaluate config.json garbage',
     'evaluate config.json a list', 'evaluate config.json wrong shape',
     'workdir is a file', 'workdir under a file', 'workdir on a read-only file system',
