@@ -129,6 +129,8 @@ def _case(name, assets, tmp):
                             tmp),
       'workdir under a file': ([*main, '--config=experiments/toy.py',
                                 f'--workdir={tmp / "file" / "run"}'], tmp),
+      'workdir in a read-only directory': (
+          [*main, '--config=experiments/toy.py', f'--workdir={tmp / "read-only" / "run"}'], tmp),
       'workdir on a read-only file system': (
           [*main, '--config=experiments/toy.py', '--workdir=/sys/dflow_run'], tmp),
       'evaluate no workdir': ([*evaluate], tmp),
@@ -171,7 +173,8 @@ CASES = [
     'resume config.json a list', 'resume config.json wrong shape',
     'evaluate checkpoint metadata', 'evaluate checkpoint arrays', 'evaluate config.json garbage',
     'evaluate config.json a list', 'evaluate config.json wrong shape',
-    'workdir is a file', 'workdir under a file', 'workdir on a read-only file system',
+    'workdir is a file', 'workdir under a file', 'workdir in a read-only directory',
+    'workdir on a read-only file system',
     'evaluate no workdir', 'evaluate missing workdir', 'evaluate workdir is a file',
     'evaluate episodes 0',
     'datagen no command', 'datagen unknown command', 'datagen unknown dataset',
@@ -180,6 +183,18 @@ CASES = [
     'datagen hammer expert without shared data', 'datagen hopper mixed without shared data',
     'datagen datasets path is a file', 'data alias no command', 'data alias bad option',
 ]
+
+
+# What some lines must name (the key, the file, the cause).
+NAMED = {
+    'toy task string': "'extra'", 'seed too large': 'config.seed',
+    'unknown top-level key': 'config.nonexistent', 'unknown agent key': 'closest: agent.rho',
+    'config file syntax error': 'SyntaxError', 'dataset hdf5 truncated': 'datagen generate',
+    'evaluate checkpoint metadata': 'damaged (its _METADATA', 'resume checkpoint arrays': 'damaged',
+    'evaluate checkpoint arrays': 'damaged', 'datagen negative seed': '--seed = -1',
+    'datagen door human without shared data': 'door_human_demos.npz',
+    'datagen hopper mixed without shared data': 'rl-trained-agents (MIT)',
+}
 
 
 def _hashes(directory) -> dict:
@@ -196,6 +211,12 @@ def _hashes(directory) -> dict:
 
 @pytest.mark.parametrize('name', CASES)
 def test_bad_input_is_one_line_with_status_2(name, assets, tmp_path):
+  if name == 'workdir in a read-only directory':
+    if os.geteuid() == 0:
+      pytest.skip('root writes through directory permissions')
+    (tmp_path / 'read-only').mkdir(mode=0o555)
+  if name == 'workdir on a read-only file system' and not os.path.isdir('/sys'):
+    pytest.skip('no /sys here')
   (tmp_path / 'file').write_text('not a directory\n')
   (tmp_path / 'empty').mkdir()
   argv, env, watched = _case(name, assets, tmp_path)
@@ -206,6 +227,9 @@ def test_bad_input_is_one_line_with_status_2(name, assets, tmp_path):
   lines = proc.stdout.splitlines()
   assert proc.returncode == 2 and len(lines) == 1, proc.stdout
   assert lines[0].startswith('error: ') and 'Traceback' not in proc.stdout
+  assert NAMED.get(name, '') in lines[0]
+  if 'checkpoint' in name:  # damage, not a changed config
+    assert 'num_seeds' not in lines[0]
   assert _hashes(watched) == before
   if 'missing workdir' not in name:  # a refused run makes no workdir
     assert not os.path.exists(tmp_path / 'fresh')
