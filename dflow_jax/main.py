@@ -3,7 +3,8 @@
   python -m dflow_jax.main --config=experiments/toy.py --workdir=runs/toy \
       --config.num_seeds=16 --config.agent.variant=div --config.agent.rho=0.3
 
-Running the same command again resumes from the workdir's latest checkpoint. Ctrl-C saves a
+The first lines name the task (and, for a family's default, how to choose another) and the JAX
+backend and devices. Running the same command again resumes from the workdir's latest checkpoint. Ctrl-C saves a
 checkpoint and exits (status 130). Bad configuration exits with status 2 and a one-line message.
 Variants and Decision Flow settings can share one pre-training:
 
