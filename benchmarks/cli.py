@@ -12,6 +12,7 @@ import os
 from benchmarks.eval_throughput import RECIPES
 from benchmarks.run import Runner
 from benchmarks.settings import LEVERS, SECTIONS, SMOKE_XLA_FLAGS, Settings, smoke_settings
+from dflow_jax.config import VARIANTS
 
 
 def _strings(text):
@@ -69,7 +70,7 @@ def parse_settings(argv=None) -> Settings:
 
 def _check(parser, settings: Settings):
   for name, allowed in [('sections', SECTIONS), ('levers', LEVERS),
-                        ('sizes', ('toy', 'door')), ('variants', ('dir', 'div', 'bc'))]:
+                        ('sizes', ('toy', 'door')), ('variants', VARIANTS)]:
     unknown = set(getattr(settings, name)) - set(allowed)
     if unknown:
       parser.error(f'unknown {name} {sorted(unknown)}; expected among {", ".join(allowed)}')
