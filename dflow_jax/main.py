@@ -5,6 +5,8 @@
 
 Running the same command again resumes from the workdir's latest checkpoint. Ctrl-C saves a
 checkpoint and exits (status 130). Bad configuration exits with status 2 and a one-line message.
+Metrics or parameters that stop being finite stop the run before that chunk is saved, with one
+line and status 3; the workdir keeps its last good checkpoint, to resume from after a fix.
 Variants and Decision Flow settings can share one pre-training:
 
   python -m dflow_jax.main --config=experiments/toy.py --workdir=runs/toy-dir \
@@ -29,6 +31,7 @@ flags.DEFINE_string('init_from', None, 'A run whose pre-training (critic and beh
                     'differ.')
 
 EXIT_INTERRUPTED = 130
+EXIT_NONFINITE = 3
 
 
 def default_workdir(config) -> str:
@@ -40,7 +43,7 @@ def main(argv):
     refuse(f'unexpected arguments: {" ".join(argv[1:])}')
   logging.set_verbosity(logging.WARNING)  # Orbax logs every save at INFO
   # Imported here so that flag errors come back before JAX loads.
-  from dflow_jax import run
+  from dflow_jax import guard, run
   from dflow_jax.config import ConfigError
   from dflow_jax.data import DatasetError
 
@@ -60,6 +63,10 @@ def main(argv):
   except run.Interrupted as e:
     print(str(e), file=sys.stderr)
     sys.exit(EXIT_INTERRUPTED)
+  except guard.NonFinite as e:
+    sys.stdout.flush()
+    print(f'error: {e}', file=sys.stderr)
+    sys.exit(EXIT_NONFINITE)
 
 
 def entry_point():
