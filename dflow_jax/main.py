@@ -18,7 +18,7 @@ import sys
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from dflow_jax.cli import parse_flags, refuse
+from dflow_jax.cli import EXIT_NONFINITE, parse_flags, refuse
 
 FLAGS = flags.FLAGS
 config_flags.DEFINE_config_file('config', 'experiments/toy.py', 'Experiment config file.',
@@ -31,7 +31,6 @@ flags.DEFINE_string('init_from', None, 'A run whose pre-training (critic and beh
                     'differ.')
 
 EXIT_INTERRUPTED = 130
-EXIT_NONFINITE = 3
 
 
 def default_workdir(config) -> str:

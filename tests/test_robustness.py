@@ -12,9 +12,9 @@ import pytest
 
 from dflow_jax import checkpoint, data, guard, run
 from dflow_jax.checkpoint import saved_steps
+from dflow_jax.cli import EXIT_NONFINITE
 from dflow_jax.config import FLOAT_BOUNDS, ConfigError, validate
 from dflow_jax.data import DatasetError, toy
-from dflow_jax.main import EXIT_NONFINITE
 from tests.conftest import tiny_config
 from tests.test_checkpoint import StopAfter
 
