@@ -7,10 +7,12 @@ import shutil
 import subprocess
 import sys
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from dflow_jax import checkpoint, data, guard, run
+from dflow_jax import checkpoint, data, guard, run, train
 from dflow_jax.checkpoint import saved_steps
 from dflow_jax.cli import EXIT_NONFINITE
 from dflow_jax.config import FLOAT_BOUNDS, ConfigError, validate
@@ -132,6 +134,25 @@ def test_the_guard_names_seeds_and_the_first_nonfinite_metric_or_the_parameters(
                                'parameters': np.array([False, True, True])}, 0, 10, None, 'ck')
   guard.check_chunk(finite, {'metrics': np.ones(3, bool), 'parameters': np.ones(3, bool)},
                     0, 10, None, 'ck')
+
+
+def test_a_chunk_flags_per_seed_a_nan_in_a_parameter_it_does_not_train():
+  """The flags come from the chunk itself: a nan in seed 1's policy, which the behaviour phase
+  neither trains nor reads, leaves every metric finite and still flags seed 1's parameters."""
+  config = tiny_config('div')
+  dataset, agent = run.prepare(config)
+  states = train.init_states(agent, config.seed, config.num_seeds)
+  chunk = train.make_chunk(agent, train.BEHAVIOR, config.batch_size, 2)
+  _, metrics, finite = chunk(jax.tree.map(jnp.copy, states), dataset)
+  assert finite['metrics'].tolist() == finite['parameters'].tolist() == [True, True]
+  leaves, tree = jax.tree.flatten(states.policy.params)
+  leaves[0] = leaves[0].at[1].set(jnp.nan)
+  poisoned = states.replace(policy=states.policy.replace(params=jax.tree.unflatten(tree, leaves)))
+  _, metrics, finite = jax.device_get(chunk(poisoned, dataset))
+  assert finite['metrics'].tolist() == [True, True]
+  assert finite['parameters'].tolist() == [True, False]
+  with pytest.raises(guard.NonFinite, match=r'seed 1 during updates 1-2 \(first: parameters\)'):
+    guard.check_chunk(metrics, finite, 0, 2, None, 'ck')
 
 
 class Rewards:
