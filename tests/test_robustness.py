@@ -118,6 +118,27 @@ def test_with_drop_nonfinite_the_bad_transitions_go_and_it_trains(nan_dataset, t
   assert np.isfinite(out['eval']['true_reward']).all()
 
 
+def test_a_minari_dataset_with_a_nan_reward_drops_it_and_scales_by_the_other_episodes(
+    tmp_path, monkeypatch):
+  """The locomotion scaling reads episode returns: the episode with the nan reward has none, so
+  the scale comes from the finite ones."""
+  from dflow_jax.datagen import minari_write
+  from tests.test_minari_io import LENGTHS, pendulum_episodes
+  monkeypatch.setenv('MINARI_DATASETS_PATH', str(tmp_path))
+  env, episodes = pendulum_episodes()
+  episodes[0].rewards[2] = np.nan
+  minari_write.write_dataset('dflow/test/nan-v0', episodes, env=env, dflow={'generator': 'test'})
+  with pytest.raises(DatasetError, match=r'rewards \(1 rows\) of 16 transitions'):
+    data.load('dflow/test/nan-v0', reward_convention='locomotion')
+  dataset = data.load('dflow/test/nan-v0', reward_convention='locomotion', drop_nonfinite=True,
+                      log=lambda s: None)
+  assert dataset.size == sum(LENGTHS) - 1
+  returns = [float(np.sum(e.rewards)) for e in episodes[1:]]
+  clean = np.concatenate([np.delete(episodes[0].rewards, 2)] + [e.rewards for e in episodes[1:]])
+  np.testing.assert_allclose(dataset.rewards, clean * 1000.0 / (max(returns) - min(returns)),
+                             rtol=1e-5)
+
+
 # ---- the training guard --------------------------------------------------------------------
 
 def test_the_guard_names_seeds_and_the_first_nonfinite_metric_or_the_parameters():
