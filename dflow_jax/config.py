@@ -198,8 +198,8 @@ def agent_config(agent: ml_collections.ConfigDict) -> AgentConfig:
 
 
 # Every float hyper-parameter: (low, high, low_open, high_open). nan and inf are refused too.
-# Past these bounds a run does not learn anything, it overflows: a learning rate above 1 moves
-# Adam's parameters by more than 1 per update, and a loss weight of 1e6 drowns every other term.
+# The bounds lie far past any useful setting, to catch typos before a run compiles: Adam moves
+# every parameter by about the learning rate per update, so one above 1 only scrambles weights.
 WEIGHT_BOUND = 1e6
 FLOAT_BOUNDS = {
     'agent.learning_rate': (0.0, 1.0, True, False),
