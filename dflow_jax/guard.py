@@ -57,9 +57,13 @@ def read_stop_record(workdir: str) -> dict | None:
   """The record of the non-finite stop that ended the workdir's last run (None if it did not)."""
   try:
     with open(os.path.join(workdir, STOP_RECORD)) as f:
-      return json.load(f)
+      record = json.load(f)
   except (OSError, ValueError):
     return None
+  # A record that is not ours allows nothing.
+  if not isinstance(record, dict) or not {'updates', 'first'} <= set(record):
+    return None
+  return record
 
 
 def clear_stop_record(workdir: str) -> None:
