@@ -36,8 +36,15 @@ def load_config(workdir: str):
   """The run's config: the defaults updated with config.json (older runs lack newer keys and
   may hold retired or renamed ones), checked against the config its checkpoints record."""
   from dflow_jax.checkpoint import OWNER_CONFIG, saved_steps
-  from dflow_jax.config import (RESUMABLE_CHANGES, ConfigError, base_config, changed_keys,
-                                read_config_file, saved_config, validate)
+  from dflow_jax.config import (
+    RESUMABLE_CHANGES,
+    ConfigError,
+    base_config,
+    changed_keys,
+    read_config_file,
+    saved_config,
+    validate,
+  )
   path = os.path.join(workdir, 'config.json')
   saved = read_config_file(path) if os.path.isfile(path) else None
   if saved is None:

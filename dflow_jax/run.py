@@ -12,8 +12,14 @@ from tqdm import tqdm
 from dflow_jax import checkpoint, data, evaluator, guard, plots, shared_pretraining, train
 from dflow_jax.agents import Agent
 from dflow_jax.checkpoint import Checkpointer
-from dflow_jax.config import (RESUMABLE_CHANGES, ConfigError, agent_config, changed_keys,
-                              saved_config, validate)
+from dflow_jax.config import (
+  RESUMABLE_CHANGES,
+  ConfigError,
+  agent_config,
+  changed_keys,
+  saved_config,
+  validate,
+)
 from dflow_jax.data import normalization
 from dflow_jax.report import MetricsLog, per_seed_table
 from dflow_jax.tensorboard_log import TensorBoardLog
