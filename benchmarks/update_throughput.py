@@ -29,8 +29,8 @@ class Chunk:
         agent, train.init_states(agent, 0, case.seeds, case.seeds_per_vmap), case.seeds_per_vmap)
 
   def call(self):
-    self.states, metrics = self.run_chunk(self.states, self.dataset)
-    jax.device_get(metrics)
+    self.states, metrics, finite = self.run_chunk(self.states, self.dataset)
+    jax.device_get((metrics, finite))
 
   def compiled_memory(self):
     # jit already compiled this signature, so this lowering costs nothing more

@@ -1,9 +1,37 @@
-"""Orbax checkpoints of the seed-stacked agent state: save, resume the latest, restore exactly."""
+"""Orbax checkpoints of the seed-stacked agent state: save, resume the latest, restore exactly.
+
+`checkpoints/config.json` beside them is a copy of the config of the run that wrote them (their
+owner), which resumption and evaluation check a config against.
+"""
 import json
 import os
 
 import jax
 import orbax.checkpoint as ocp
+
+CHECKPOINT_DIR = 'checkpoints'
+OWNER_CONFIG = os.path.join(CHECKPOINT_DIR, 'config.json')
+
+
+def saved_steps(workdir: str) -> list:
+  """The steps of the checkpoints in `workdir`, read from the directory listing alone (nothing
+  is created or opened)."""
+  try:
+    names = os.listdir(os.path.join(workdir, CHECKPOINT_DIR))
+  except OSError:
+    return []
+  return sorted(int(name) for name in names if name.isdigit()
+                and os.path.isdir(os.path.join(workdir, CHECKPOINT_DIR, name)))
+
+
+def write_owner(workdir: str, config_json: str) -> None:
+  """Records `config_json` as the config of the run that writes `workdir`'s checkpoints (written
+  whole, then renamed, so a crash leaves the old copy or the new one)."""
+  os.makedirs(os.path.join(workdir, CHECKPOINT_DIR), exist_ok=True)
+  path = os.path.join(workdir, OWNER_CONFIG)
+  with open(path + '.tmp', 'w') as f:
+    f.write(config_json)
+  os.replace(path + '.tmp', path)
 
 
 class Checkpointer:
@@ -15,7 +43,7 @@ class Checkpointer:
 
   def __init__(self, workdir: str, max_to_keep: int = 2, keep_steps=()):
     """Keeps the latest `max_to_keep` checkpoints and, beside them, those at `keep_steps`."""
-    self.directory = os.path.abspath(os.path.join(workdir, 'checkpoints'))
+    self.directory = os.path.abspath(os.path.join(workdir, CHECKPOINT_DIR))
     keep = ocp.checkpoint_managers.AnyPreservationPolicy([
         ocp.checkpoint_managers.LatestN(max_to_keep),
         ocp.checkpoint_managers.CustomSteps([int(s) for s in keep_steps if s > 0])])

@@ -9,6 +9,8 @@ import sys
 from absl import flags
 
 EXIT_BAD_INPUT = 2
+# Training stopped on a chunk whose metrics or parameters were not finite (guard.py).
+EXIT_NONFINITE = 3
 
 
 def refuse(message: str):

@@ -6,6 +6,7 @@ in presets.py); validation refuses unknown keys and bad values before anything i
 import copy
 import dataclasses
 import json
+import math
 import numbers
 import os
 
@@ -130,13 +131,28 @@ def flat_config(tree: dict, prefix: str = '') -> dict:
   return flat
 
 
-def saved_config(workdir: str) -> dict | None:
-  """The flat config a run saved in `workdir/config.json` (None if there is none). A key added
-  to the schema after the run was saved reads as its default there."""
-  path = os.path.join(workdir, 'config.json')
+# Keys that may change when a run is resumed; any other difference means a different run.
+RESUMABLE_CHANGES = frozenset({
+    'progress_bar', 'save_interval', 'max_to_keep', 'eval_samples', 'chunk_size', 'df_steps',
+    'eval_episodes', 'final_eval_episodes', 'eval_interval', 'seeds_per_vmap',
+    'eval_batch_envs'})
+
+
+def read_config_file(path: str) -> dict | None:
+  """The nested config saved at `path` in today's keys (None if there is no file); ConfigError
+  when the file is there but is not a config."""
   if not os.path.exists(path):
     return None
-  saved = flat_config(current_keys(read_config_json(path)))
+  return current_keys(read_config_json(path))
+
+
+def saved_config(workdir: str, name: str = 'config.json') -> dict | None:
+  """The flat config a run saved in `workdir/name` (None if there is none). A key added
+  to the schema after the run was saved reads as its default there."""
+  saved = read_config_file(os.path.join(workdir, name))
+  if saved is None:
+    return None
+  saved = flat_config(saved)
   defaults = flat_config(json.loads(base_config().to_json()))
   return {**{k: v for k, v in defaults.items() if k not in saved}, **saved}
 
@@ -154,6 +170,9 @@ def base_config() -> ml_collections.ConfigDict:
   c.dataset = 'toy/bandit'  # an in-memory toy task or any local Minari dataset id
   c.reward_convention = 'none'  # 'none', 'locomotion' (IQL's 1000 / return range), 'sparse_shift'
   c.normalize_observations = True  # statistics from the dataset, kept in the agent's state
+  # Transitions with nan or inf in observations, actions, rewards or next observations: refused
+  # (False) or dropped with a count (True).
+  c.drop_nonfinite = False
   c.batch_size = 256
   c.critic_steps = 0  # the critic alone first (no flow rollout: cheap), before bc_steps
   c.bc_steps = 100_000  # behaviour flow + critic
@@ -186,6 +205,24 @@ def agent_config(agent: ml_collections.ConfigDict) -> AgentConfig:
   return AgentConfig(**values)
 
 
+# Every float hyper-parameter: (low, high, low_open, high_open). nan and inf are refused too.
+# The bounds lie far past any useful setting, to catch typos before a run compiles: Adam moves
+# every parameter by about the learning rate per update, so one above 1 only scrambles weights.
+WEIGHT_BOUND = 1e6
+FLOAT_BOUNDS = {
+    'agent.learning_rate': (0.0, 1.0, True, False),
+    'agent.alpha': (0.0, WEIGHT_BOUND, False, False),
+    'agent.lambda_dir': (0.0, WEIGHT_BOUND, False, False),
+    'agent.rho': (0.0, WEIGHT_BOUND, False, False),
+    'agent.lambda_div': (0.0, WEIGHT_BOUND, False, False),
+    'agent.discount': (0.0, 1.0, False, False),
+    'agent.expectile': (0.0, 1.0, True, True),
+    'agent.tau': (0.0, 1.0, True, False),
+    'agent.behavior_ema': (0.0, 1.0, False, True),
+    'agent.policy_ema': (0.0, 1.0, False, True),
+}
+
+
 def _fail(key, value, allowed):
   raise ConfigError(f'config.{key} = {value!r} is invalid: {allowed}')
 
@@ -198,13 +235,13 @@ def _int_at_least(config, key, low):
 
 def _number_in(config, key, low, high, low_open=False, high_open=False):
   value = _get(config, key)
-  ok = isinstance(value, numbers.Real) and not isinstance(value, bool)
+  ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
   if ok:
     ok = (value > low if low_open else value >= low) and (
         value < high if high_open else value <= high)
   if not ok:
     lo, hi = '(' if low_open else '[', ')' if high_open else ']'
-    _fail(key, value, f'must be a number in {lo}{low}, {high}{hi}')
+    _fail(key, value, f'must be a finite number in {lo}{low}, {high}{hi}')
 
 
 def _one_of(config, key, options):
@@ -231,7 +268,6 @@ def _check_keys(config, schema, prefix=''):
 def validate(config: ml_collections.ConfigDict, dataset_size: int | None = None):
   """Raises ConfigError on the first bad key or value."""
   _check_keys(config, base_config())
-  inf = float('inf')
   for key, low in [('num_seeds', 1), ('batch_size', 1), ('critic_steps', 0), ('bc_steps', 0),
                    ('df_steps', 0),
                    ('chunk_size', 1), ('save_interval', 1), ('max_to_keep', 1),
@@ -255,15 +291,10 @@ def validate(config: ml_collections.ConfigDict, dataset_size: int | None = None)
   _one_of(config, 'agent.matmul_dtype', MATMUL_DTYPES)
   _one_of(config, 'progress_bar', (True, False))
   _one_of(config, 'normalize_observations', (True, False))
+  _one_of(config, 'drop_nonfinite', (True, False))
   _one_of(config, 'reward_convention', REWARD_CONVENTIONS)
-  for key in ('alpha', 'lambda_dir', 'rho', 'lambda_div'):
-    _number_in(config, f'agent.{key}', 0.0, inf)
-  _number_in(config, 'agent.learning_rate', 0.0, inf, low_open=True)
-  _number_in(config, 'agent.discount', 0.0, 1.0)
-  _number_in(config, 'agent.behavior_ema', 0.0, 1.0, high_open=True)
-  _number_in(config, 'agent.policy_ema', 0.0, 1.0, high_open=True)
-  _number_in(config, 'agent.expectile', 0.0, 1.0, low_open=True, high_open=True)
-  _number_in(config, 'agent.tau', 0.0, 1.0, low_open=True)
+  for key, (low, high, low_open, high_open) in FLOAT_BOUNDS.items():
+    _number_in(config, key, low, high, low_open, high_open)
   for key in ('agent.velocity_hidden', 'agent.critic_hidden'):
     widths = _get(config, key)
     if (not isinstance(widths, (tuple, list)) or not widths

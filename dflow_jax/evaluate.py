@@ -35,23 +35,43 @@ flags.DEFINE_integer('num_samples', None,
 
 def load_config(workdir: str):
   """The run's config: the defaults updated with config.json (older runs lack newer keys and
-  may hold retired or renamed ones)."""
-  from dflow_jax.config import ConfigError, base_config, current_keys, read_config_json, validate
+  may hold retired or renamed ones), checked against the config its checkpoints record."""
+  from dflow_jax.checkpoint import OWNER_CONFIG, saved_steps
+  from dflow_jax.config import (
+    RESUMABLE_CHANGES,
+    ConfigError,
+    base_config,
+    changed_keys,
+    read_config_file,
+    saved_config,
+    validate,
+  )
   if not os.path.isdir(workdir):
     raise ConfigError(f'--workdir {workdir} is not a directory: give the workdir of a training '
                       'run')
   path = os.path.join(workdir, 'config.json')
-  if not os.path.isfile(path):
+  saved = read_config_file(path) if os.path.isfile(path) else None
+  if saved is None:
+    if saved_steps(workdir):
+      raise ConfigError(f'{workdir} holds checkpoints but no config.json, so the run they belong '
+                        f'to is unknown; if {os.path.join(workdir, OWNER_CONFIG)} exists, it is '
+                        'the config that wrote them: copy it to config.json')
     raise ConfigError(f'{workdir} holds no config.json: not a training workdir')
   config = base_config()
   try:
-    config.update(current_keys(read_config_json(path)))
+    config.update(saved)
   except (TypeError, ValueError, KeyError, AttributeError) as e:
     if isinstance(e, ConfigError):
       raise
     raise ConfigError(f'{path} does not fit the config schema ({type(e).__name__}: '
                       f'{" ".join(str(e).split())[:200]}); restore it or retrain') from None
   validate(config)
+  owner = saved_config(workdir, OWNER_CONFIG)
+  # Keys that may change on resumption do not change what the checkpoints hold.
+  changed = changed_keys(owner, config, RESUMABLE_CHANGES) if owner is not None else []
+  if changed:
+    raise ConfigError(f'{workdir}/config.json is not the config that wrote its checkpoints '
+                      f'(changed: {", ".join(changed)}; see {OWNER_CONFIG})')
   return config
 
 
@@ -182,7 +202,8 @@ def critic_table(config, agent, states) -> str:
   import numpy as np
 
   from dflow_jax import critic_check, data
-  dataset = data.load(config.dataset, seed=config.seed, reward_convention=config.reward_convention)
+  dataset = data.load(config.dataset, seed=config.seed, reward_convention=config.reward_convention,
+                      drop_nonfinite=config.drop_nonfinite)
   check = critic_check.q_against_returns(agent, states, dataset, config.agent.discount)
   if check is None:
     return 'critic: no transition has an uncut Monte Carlo return'

@@ -6,6 +6,8 @@
 The first lines name the task (and, for a family's default, how to choose another) and the JAX
 backend and devices. Running the same command again resumes from the workdir's latest checkpoint. Ctrl-C saves a
 checkpoint and exits (status 130). Bad configuration exits with status 2 and a one-line message.
+Metrics or parameters that stop being finite stop the run before that chunk is saved, with one
+line and status 3; the workdir keeps its last good checkpoint, to resume from after a fix.
 Variants and Decision Flow settings can share one pre-training:
 
   python -m dflow_jax.main --config=experiments/toy.py --workdir=runs/toy-dir \
@@ -17,7 +19,7 @@ import sys
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from dflow_jax.cli import parse_flags, refuse
+from dflow_jax.cli import EXIT_NONFINITE, parse_flags, refuse
 
 FLAGS = flags.FLAGS
 config_flags.DEFINE_config_file('config', 'experiments/toy.py', 'Experiment config file.',
@@ -52,7 +54,7 @@ def main(argv):
     refuse(f'unexpected arguments: {" ".join(argv[1:])}')
   logging.set_verbosity(logging.WARNING)  # Orbax logs every save at INFO
   # Imported here so that flag errors come back before JAX loads.
-  from dflow_jax import run
+  from dflow_jax import guard, run
   from dflow_jax.config import ConfigError
   from dflow_jax.data import DatasetError
 
@@ -77,6 +79,10 @@ def main(argv):
   except run.Interrupted as e:
     print(str(e), file=sys.stderr)
     sys.exit(EXIT_INTERRUPTED)
+  except guard.NonFinite as e:
+    sys.stdout.flush()
+    print(f'error: {e}', file=sys.stderr)
+    sys.exit(EXIT_NONFINITE)
 
 
 def entry_point():

@@ -9,19 +9,22 @@ import ml_collections
 import numpy as np
 from tqdm import tqdm
 
-from dflow_jax import data, evaluator, plots, shared_pretraining, train
+from dflow_jax import checkpoint, data, evaluator, guard, plots, shared_pretraining, train
 from dflow_jax.agents import Agent
 from dflow_jax.checkpoint import Checkpointer
 from dflow_jax.checkpoint_restore import restore_checked
-from dflow_jax.config import ConfigError, agent_config, changed_keys, saved_config, validate
+from dflow_jax.config import (
+  RESUMABLE_CHANGES,
+  ConfigError,
+  agent_config,
+  changed_keys,
+  saved_config,
+  validate,
+)
 from dflow_jax.data import normalization
 from dflow_jax.report import MetricsLog, per_seed_table
 from dflow_jax.tensorboard_log import TensorBoardLog
 
-# Keys that may change when a run is resumed; any other difference means a different run.
-RESUMABLE_CHANGES = {'progress_bar', 'save_interval', 'max_to_keep', 'eval_samples',
-                     'chunk_size', 'df_steps', 'eval_episodes', 'final_eval_episodes',
-                     'eval_interval', 'seeds_per_vmap', 'eval_batch_envs'}
 PROGRESS_METRICS = {
     train.CRITIC: ('critic/q_loss', 'critic/value_loss'),
     train.BEHAVIOR: ('behavior/fm_loss', 'critic/q_loss'),
@@ -55,21 +58,42 @@ class StopRequest:
     self.requested = True
 
 
-def _check_resumable(workdir: str, config: ml_collections.ConfigDict):
+def _check_resumable(workdir: str, config: ml_collections.ConfigDict,
+                     allowed=RESUMABLE_CHANGES):
+  """Raises ConfigError unless `config` may write in `workdir`: its config.json and the config
+  its checkpoints record (checkpoints/config.json, absent in older runs) differ from `config`
+  only in `allowed` keys. Checkpoints without a readable config.json are refused: whose they
+  are cannot be told. Reads only."""
   saved = saved_config(workdir)
   if saved is None:
+    steps = checkpoint.saved_steps(workdir)
+    if steps:
+      owner = os.path.join(workdir, checkpoint.OWNER_CONFIG)
+      hint = (f'copy {owner} (the config that wrote them) to {os.path.join(workdir, "config.json")}'
+              ' to resume, or use a new --workdir' if os.path.exists(owner)
+              else 'use a new --workdir')
+      raise ConfigError(f'workdir {workdir} holds checkpoints (steps '
+                        f'{", ".join(map(str, steps))}) but no config.json, so the run they '
+                        f'belong to is unknown; {hint}')
     return
-  changed = changed_keys(saved, config, RESUMABLE_CHANGES)
+  changed = changed_keys(saved, config, allowed)
   if changed:
     raise ConfigError(f'workdir {workdir} holds a run with a different config '
                       f'(changed: {", ".join(changed)}); use a new --workdir')
+  owner = saved_config(workdir, checkpoint.OWNER_CONFIG)
+  changed = changed_keys(owner, config, allowed) if owner is not None else []
+  if changed:
+    raise ConfigError(f'the checkpoints in {workdir} were written by a different config than '
+                      f'this one (changed: {", ".join(changed)}; its config.json was replaced?); '
+                      'use a new --workdir')
 
 
-def prepare(config: ml_collections.ConfigDict):
+def prepare(config: ml_collections.ConfigDict, log=print):
   """Validates the config against the dataset and builds (dataset, agent); compiles nothing."""
   validate(config)
   dataset = data.load(config.dataset, seed=config.seed,
-                      reward_convention=config.reward_convention)
+                      reward_convention=config.reward_convention,
+                      drop_nonfinite=config.drop_nonfinite, log=log)
   validate(config, dataset_size=dataset.size)
   stats = (normalization.from_observations(dataset.observations)
            if config.normalize_observations else None)
@@ -86,9 +110,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
 
   `init_from`: a run whose pre-training this one shares (only Decision Flow settings differ);
   a new workdir starts from its checkpoint at the Decision Flow start (shared_pretraining).
+  Raises guard.NonFinite (after writing its record) when a chunk's metrics or parameters are
+  not finite; that chunk is not saved.
   """
-  dataset, agent = prepare(config)
   messages = []  # after `header`: nothing is printed before every input has been accepted
+  dataset, agent = prepare(config, messages.append)
   step, states, checkpointer = _restore_or_init(config, workdir, agent, messages.append,
                                                 init_from)
   for line in [*header, *messages]:
@@ -98,6 +124,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   try:
     step, states = _train_loop(config, workdir, agent, dataset, step, states, checkpointer,
                                env_eval, tensorboard, stop)
+  except guard.NonFinite as e:
+    tensorboard.close()
+    guard.write_stop_record(workdir, e)
+    raise
   except BaseException:
     tensorboard.close()  # on success it stays open for the final evaluation
     raise
@@ -107,18 +137,30 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
 
 def _restore_or_init(config, workdir: str, agent: Agent, log, init_from: str | None):
   """(step, seed-stacked states, checkpointer): the workdir's latest checkpoint, else
-  `init_from`'s pre-training, else fresh states; writes config.json."""
-  os.makedirs(workdir, exist_ok=True)
-  _check_resumable(workdir, config)
+  `init_from`'s pre-training, else fresh states; writes config.json and its copy beside the
+  checkpoints. Every check comes before the first write: a refused run changes no file."""
+  stopped = guard.read_stop_record(workdir)
+  allowed = RESUMABLE_CHANGES | (guard.RECOVERY_CHANGES if stopped else set())
+  _check_resumable(workdir, config, allowed)
   schedule = train.Schedule.of(config)
+  initialise_from = init_from if init_from and not checkpoint.saved_steps(workdir) else None
+  if initialise_from:
+    shared_pretraining.check_source(initialise_from, config, schedule.df_start, RESUMABLE_CHANGES)
+  os.makedirs(workdir, exist_ok=True)
+  # Written before any checkpoint, so that no checkpoint is ever without its owner's config.
+  with open(os.path.join(workdir, 'config.json'), 'w') as f:
+    f.write(config.to_json(indent=2))
+  checkpoint.write_owner(workdir, config.to_json(indent=2))
+  if stopped:
+    log(f'resuming after the non-finite stop in updates {stopped["updates"][0]}-'
+        f'{stopped["updates"][1]} (first: {stopped["first"]})')
+    guard.clear_stop_record(workdir)
   # The checkpoint where pre-training ends outlives max_to_keep, for --init_from.
   checkpointer = Checkpointer(workdir, config.max_to_keep, keep_steps=(schedule.df_start,))
   abstract = train.abstract_states(agent, config.num_seeds)
-  if init_from and checkpointer.latest_step() is None:
-    shared_pretraining.start_from(init_from, workdir, config, schedule.df_start, abstract,
-                                  checkpointer, RESUMABLE_CHANGES)
-  with open(os.path.join(workdir, 'config.json'), 'w') as f:
-    f.write(config.to_json(indent=2))
+  if initialise_from:
+    shared_pretraining.start_from(initialise_from, workdir, schedule.df_start, abstract,
+                                  checkpointer)
 
   step = checkpointer.latest_step() or 0
   if step:
@@ -150,8 +192,11 @@ def _train_loop(config, workdir: str, agent: Agent, dataset, step: int, states, 
     while step < total:
       phase = schedule.phase_of(step)
       length = min(config.chunk_size, schedule.phase_end(step) - step)
-      states, metrics = chunks(phase, length)(states, dataset)
-      metrics = jax.device_get(metrics)  # the one host transfer of this chunk
+      states, metrics, finite = chunks(phase, length)(states, dataset)
+      metrics, finite = jax.device_get((metrics, finite))  # the one host transfer of this chunk
+      # Before anything of this chunk is logged or saved.
+      guard.check_chunk(metrics, finite, step, step + length, checkpointer.latest_step(),
+                        checkpointer.directory)
       step += length
       metrics_log.write(step, phase, metrics)
       tensorboard.scalars(step, metrics)

@@ -12,7 +12,7 @@ import shutil
 
 import ml_collections
 
-from dflow_jax.checkpoint import Checkpointer
+from dflow_jax.checkpoint import OWNER_CONFIG, Checkpointer, saved_steps
 from dflow_jax.config import ConfigError, changed_keys, flat_config, saved_config
 from dflow_jax.evaluator import EVAL_DIR
 
@@ -24,29 +24,41 @@ DECISION_FLOW_KEYS = {'agent.variant', 'agent.alpha', 'agent.lambda_dir', 'agent
                       'flow_value_warmup'}
 
 
-def start_from(source: str, workdir: str, config: ml_collections.ConfigDict, df_start: int,
-               abstract_state, checkpointer: Checkpointer, resumable_changes) -> None:
-  """Copies `source`'s pre-training (checkpoint, metrics, evaluations up to `df_start`) into
-  `workdir`, which has no checkpoint yet. Raises ConfigError when the two runs' pre-training
-  differs or `source` did not keep its checkpoint at `df_start`."""
+def check_source(source: str, config: ml_collections.ConfigDict, df_start: int,
+                 resumable_changes) -> None:
+  """Raises ConfigError when `source` is not a run, was pre-trained differently from `config`,
+  or did not keep its checkpoint at `df_start`. Reads only."""
   saved = saved_config(source)
   if saved is None:
     raise ConfigError(f'--init_from={source} is not a run directory (no config.json there)')
   if df_start == 0:
     raise ConfigError('--init_from needs a pre-training phase to share, but critic_steps and '
                       'bc_steps are 0')
-  changed = changed_keys(saved, config, DECISION_FLOW_KEYS | set(resumable_changes))
+  allowed = DECISION_FLOW_KEYS | set(resumable_changes)
+  changed = changed_keys(saved, config, allowed)
+  # The config its checkpoints record (older runs have none) must agree as well.
+  owner = saved_config(source, OWNER_CONFIG)
+  if not changed and owner is not None and changed_keys(owner, config, allowed):
+    saved, changed = owner, changed_keys(owner, config, allowed)
   if changed:
     current = flat_config(json.loads(config.to_json()))
     shown = ', '.join(f'{k} ({saved.get(k)!r} there, {current.get(k)!r} here)'
                       for k in changed[:3])
     raise ConfigError(f'--init_from={source} was pre-trained differently: {shown}; only '
                       f'Decision Flow settings may differ')
+  steps = saved_steps(source)
+  if df_start not in steps:
+    raise ConfigError(f'--init_from={source} has no checkpoint at step {df_start}, where '
+                      f'pre-training ends (it has {steps})')
+
+
+def start_from(source: str, workdir: str, df_start: int, abstract_state,
+               checkpointer: Checkpointer) -> None:
+  """Copies `source`'s pre-training (checkpoint, metrics, evaluations up to `df_start`) into
+  `workdir`, which has no checkpoint yet and whose config (and its copy beside the checkpoints,
+  which the copied checkpoint thereby carries) is written; `check_source` has passed."""
   source_checkpoints = Checkpointer(source)
   try:
-    if df_start not in source_checkpoints.all_steps():
-      raise ConfigError(f'--init_from={source} has no checkpoint at step {df_start}, where '
-                        f'pre-training ends (it has {source_checkpoints.all_steps()})')
     checkpointer.save(df_start, source_checkpoints.restore(abstract_state, df_start))
   finally:
     source_checkpoints.close()

@@ -2,7 +2,8 @@
 
 This is the one place that vmaps over seeds (`over_seeds`). A chunk is
 `jit(scan_K(vmap_S(update(state, dataset.sample(key)))))`: batches are drawn on the device
-inside the scan and the metrics come back once per chunk, averaged over its K updates.
+inside the scan and the metrics come back once per chunk, averaged over its K updates, with a
+per-seed flag of whether the metrics and the updated state stayed finite (`finite_per_seed`).
 (`seeds_per_vmap` > 0 runs groups of seeds one after another instead of one vmap_S; it is an
 execution setting, passed beside the agent so that the agent, and what is compiled for it, stay
 the same.)
@@ -103,8 +104,23 @@ def _update_fn(agent: Agent, phase: str):
           DECISION_FLOW: agent.update_decision_flow}[phase]
 
 
+def finite_per_seed(metrics: dict, states: AgentState) -> dict:
+  """{'metrics': bool [S], 'parameters': bool [S]}: per seed, whether every metric (averaged
+  over a chunk, so nan or inf at any update shows) and every float leaf of the state is finite.
+
+  A nan in a parameter stays nan through later updates, so the state at the chunk's end tells
+  whether it appeared anywhere in the chunk. One reduction each, computed where the values are.
+  """
+  def all_finite(tree):
+    leaves = [jnp.isfinite(x).reshape(x.shape[0], -1).all(axis=1) for x in jax.tree.leaves(tree)
+              if jnp.issubdtype(x.dtype, jnp.inexact)]
+    return jnp.stack(leaves).all(axis=0)
+  return {'metrics': all_finite(metrics), 'parameters': all_finite(states)}
+
+
 def make_chunk(agent: Agent, phase: str, batch_size: int, length: int, seeds_per_vmap: int = 0):
-  """A jitted function (states, dataset) -> (states, per-seed metrics averaged over the chunk).
+  """A jitted function (states, dataset) -> (states, per-seed metrics averaged over the chunk,
+  per-seed finiteness of those metrics and of the new states: `finite_per_seed`).
 
   The input states are donated: their buffers are reused for the output, so the states are not
   held twice (the caller must not read the states it passed in; pass a copy to keep them).
@@ -119,7 +135,8 @@ def make_chunk(agent: Agent, phase: str, batch_size: int, length: int, seeds_per
     def one_update(states, _):
       return over_seeds(lambda s: per_seed(s, dataset), seeds_per_vmap)(states)
     states, metrics = jax.lax.scan(one_update, states, None, length=length)
-    return states, jax.tree.map(lambda m: jnp.mean(m, axis=0), metrics)
+    metrics = jax.tree.map(lambda m: jnp.mean(m, axis=0), metrics)
+    return states, metrics, finite_per_seed(metrics, states)
 
   return jax.jit(chunk, donate_argnums=0)
 

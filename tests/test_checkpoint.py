@@ -24,7 +24,7 @@ def test_checkpoint_round_trip_is_exact(tmp_path):
   config = tiny_config('div')
   dataset, agent = run.prepare(config)
   states = train.init_states(agent, 3, config.num_seeds)
-  states, _ = train.make_chunk(agent, train.BEHAVIOR, config.batch_size, 4)(states, dataset)
+  states, _, _ = train.make_chunk(agent, train.BEHAVIOR, config.batch_size, 4)(states, dataset)
   ckpt = Checkpointer(str(tmp_path), max_to_keep=2)
   ckpt.save(4, states)
   restored = ckpt.restore(train.abstract_states(agent, config.num_seeds))

@@ -23,7 +23,7 @@ def test_a_trained_critic_tracks_the_returns_better_than_a_fresh_one():
   dataset, agent = run.prepare(config)
   fresh = train.init_states(agent, config.seed, 2)
   before = critic_check.q_against_returns(agent, fresh, dataset, config.agent.discount, 2000)
-  states, _ = train.make_chunk(agent, train.CRITIC, config.batch_size, 300)(fresh, dataset)
+  states, _, _ = train.make_chunk(agent, train.CRITIC, config.batch_size, 300)(fresh, dataset)
   after = critic_check.q_against_returns(agent, states, dataset, config.agent.discount, 2000)
   assert after['transitions'] == 2000 and after['correlation'].shape == (2,)
   assert np.all(after['correlation'] > 0.8), after['correlation']

@@ -155,7 +155,12 @@ def test_bad_workdirs_are_refused_in_one_line(trained, tmp_path):
   config = json.load(open(trained['workdir'] / 'config.json'))
   config['agent']['velocity_hidden'] = [16, 16]
   json.dump(config, open(mismatched / 'config.json', 'w'))
-  cases.append((f'--workdir={mismatched}', 'does not match config.json'))
+  cases.append((f'--workdir={mismatched}', 'not the config that wrote its checkpoints'))
+  # A run saved before checkpoints/config.json existed: the checkpoint's shapes still tell.
+  older = tmp_path / 'older'
+  shutil.copytree(mismatched, older)
+  os.remove(older / 'checkpoints' / 'config.json')
+  cases.append((f'--workdir={older}', 'does not match config.json'))
   for args, named in cases:
     proc = _evaluate_cli(trained['root'], *args.split())
     lines = [line for line in proc.stderr.splitlines() if line.strip()]

@@ -31,7 +31,7 @@ def run_phase(agent, states, dataset, phase, steps, config):
   done = 0
   while done < steps:
     length = min(config.chunk_size, steps - done)
-    states, _ = chunks(phase, length)(states, dataset)
+    states, _, _ = chunks(phase, length)(states, dataset)
     done += length
   return states
 

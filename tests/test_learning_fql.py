@@ -32,7 +32,7 @@ def train_fql(alpha):
   states = train.start_decision_flow(agent, train.init_states(agent, config.seed, SEEDS))
   chunk = train.ChunkCache(agent, config.batch_size)(train.DECISION_FLOW, config.chunk_size)
   for _ in range(config.df_steps // config.chunk_size):
-    states, _ = chunk(states, dataset)
+    states, _, _ = chunk(states, dataset)
   actions = train.sample_actions(agent, states, dataset.observations[0], 1000, False)
   m = jax.device_get(bandit_metrics(actions))
   masses = np.stack([m[f'mass_mode{i}'] for i in range(4)], -1)

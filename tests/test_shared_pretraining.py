@@ -1,10 +1,11 @@
 """`--init_from`: a run that starts from another run's pre-training."""
 import csv
+import json
 
 import pytest
 
 from dflow_jax import run
-from dflow_jax.checkpoint import Checkpointer
+from dflow_jax.checkpoint import OWNER_CONFIG, Checkpointer
 from tests.conftest import tiny_config
 from tests.test_train import assert_trees_close
 
@@ -29,6 +30,10 @@ def test_a_run_started_from_another_runs_pretraining_equals_one_trained_from_scr
   assert [(r['step'], r['seed'], r['phase']) for r in rows] == [
       (r['step'], r['seed'], r['phase']) for r in scratch_rows]
   assert (tmp_path / 'dir' / 'init_from.txt').exists()
+  # the copied checkpoint carries the config of the run it now belongs to
+  owner = json.load(open(tmp_path / 'dir' / OWNER_CONFIG))
+  assert owner == json.load(open(tmp_path / 'dir' / 'config.json'))
+  assert owner['agent']['variant'] == 'dir' and owner['agent']['lambda_dir'] == 3.0
 
 
 @pytest.mark.parametrize('change, named', [

@@ -28,7 +28,7 @@ def test_vmapped_seeds_equal_single_seed_runs(variant):
   df = train.make_chunk(agent, train.DECISION_FLOW, config.batch_size, 5)
 
   def both_phases(s):
-    s, _ = behavior(s, dataset)
+    s, _, _ = behavior(s, dataset)
     s = train.start_decision_flow(agent, s)
     return df(s, dataset)[0]
 
@@ -78,12 +78,12 @@ def test_a_scan_of_k_updates_equals_k_single_updates(phase):
   if phase == train.DECISION_FLOW:
     states = train.start_decision_flow(agent, states)
   k = 6
-  scanned, metrics = train.make_chunk(agent, phase, config.batch_size, k)(
+  scanned, metrics, _ = train.make_chunk(agent, phase, config.batch_size, k)(
       jax.tree.map(np.copy, states), dataset)
   one = train.make_chunk(agent, phase, config.batch_size, 1)
   stepped, per_step = states, []
   for _ in range(k):
-    stepped, m = one(stepped, dataset)
+    stepped, m, _ = one(stepped, dataset)
     per_step.append(m)
   assert_trees_close(scanned, stepped, rtol=1e-5, atol=1e-6)
   # the chunk's metrics are the mean over its updates
@@ -99,7 +99,7 @@ def test_a_training_chunk_compiles_once():
   states = train.init_states(agent, config.seed, config.num_seeds)
   chunk = train.make_chunk(agent, train.BEHAVIOR, config.batch_size, 3)
   for _ in range(4):
-    states, _ = chunk(states, dataset)
+    states, _, _ = chunk(states, dataset)
   assert chunk._cache_size() == 1
   cache = train.ChunkCache(agent, config.batch_size)
   assert cache(train.BEHAVIOR, 3) is cache(train.BEHAVIOR, 3)
@@ -131,7 +131,7 @@ def test_critic_phase_trains_the_critic_alone():
   dataset, agent = run.prepare(config)
   states = train.init_states(agent, config.seed, 2)
   before = jax.device_get(states)
-  after, metrics = train.make_chunk(agent, train.CRITIC, config.batch_size, 3)(states, dataset)
+  after, metrics, _ = train.make_chunk(agent, train.CRITIC, config.batch_size, 3)(states, dataset)
   assert_trees_close(after.behavior.params, before.behavior.params, rtol=0, atol=0)
   assert_trees_close(after.policy.params, before.policy.params, rtol=0, atol=0)
   moved = jax.tree.leaves(jax.tree.map(lambda a, b: np.abs(a - b).max(),
@@ -147,7 +147,7 @@ def test_flow_value_warmup_trains_the_flow_value_and_leaves_the_policy():
   before = jax.device_get(states)
   warm = train.make_chunk(agent, train.FLOW_VALUE_WARMUP, config.batch_size, 3)
   # the chunk donates its input: a copy keeps `before` (which may share host memory) intact
-  after, metrics = warm(jax.tree.map(jnp.copy, states), dataset)
+  after, metrics, _ = warm(jax.tree.map(jnp.copy, states), dataset)
   assert_trees_close(after.policy.params, before.policy.params, rtol=0, atol=0)
   assert_trees_close(after.policy_ema, before.policy_ema, rtol=0, atol=0)
   moved = jax.tree.leaves(jax.tree.map(lambda a, b: np.abs(a - b).max(),

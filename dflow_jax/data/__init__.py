@@ -4,8 +4,9 @@ from collections.abc import Callable
 from typing import NamedTuple
 
 import jax.numpy as jnp
+import numpy as np
 
-from dflow_jax.data import minari_io, registry, toy
+from dflow_jax.data import finite, minari_io, registry, toy
 from dflow_jax.data.rewards import apply_convention
 from dflow_jax.data.transitions import Transitions
 
@@ -38,14 +39,21 @@ def _readable(name: str):
                        f'`{remake}`') from None
 
 
-def load(name: str, seed: int = 0, reward_convention: str = 'none') -> Transitions:
+def load(name: str, seed: int = 0, reward_convention: str = 'none', drop_nonfinite: bool = False,
+         log=print) -> Transitions:
   """The on-device transitions of a toy task (generated from `seed`) or a local Minari dataset.
 
   A Minari dataset that is not local fails at once with one line saying how to get it; nothing
-  here downloads.
+  here downloads. Transitions with nan or inf values are refused in one line, or dropped with
+  `drop_nonfinite` (data/finite.py).
   """
   if name in IN_MEMORY:
-    return IN_MEMORY[name].generate(seed=seed)
+    generated = IN_MEMORY[name].generate(seed=seed)
+    arrays = {key: np.asarray(getattr(generated, key)) for key in Transitions.__dataclass_fields__}
+    kept = finite.check_or_drop(name, arrays, drop_nonfinite, log)
+    if kept is arrays:
+      return generated
+    return Transitions(**{key: jnp.asarray(value) for key, value in kept.items()})
   if '/' not in name or name.startswith('toy/'):
     raise DatasetError(f'unknown dataset {name!r}: use a toy task '
                        f'({", ".join(sorted(IN_MEMORY))}) or a Minari id such as '
@@ -54,6 +62,9 @@ def load(name: str, seed: int = 0, reward_convention: str = 'none') -> Transitio
     raise DatasetError(registry.missing_message(name, minari_io.datasets_root()))
   with _readable(name):
     arrays, _, returns = minari_io.read_transitions(name)
+  arrays = finite.check_or_drop(name, arrays, drop_nonfinite, log)
+  # An episode with a dropped nan reward has a nan return; the scale comes from the others.
+  returns = [r for r in returns if np.isfinite(r)]
   arrays['rewards'] = apply_convention(arrays['rewards'], returns, reward_convention)
   return Transitions(**{key: jnp.asarray(value) for key, value in arrays.items()})
 
