@@ -2,6 +2,7 @@
 import json
 import os
 
+from dflow_jax.cli import restore_stderr, silence_stderr, stderr_after_failure
 from dflow_jax.config import ConfigError
 
 
@@ -32,9 +33,15 @@ def restore_checked(checkpointer, abstract, step: int):
   if stored is not None and stored != checkpointer.shapes_of(abstract):
     raise ConfigError(f'the checkpoint at step {step} does not match config.json (num_seeds, '
                       'network sizes or dataset changed?): its array shapes differ')
+  # A failed restore leaves Orbax threads that print tracebacks until the process exits: for the
+  # command line, stderr stays silenced then, and the refusal's one line goes to the real one.
+  silence_stderr()
   try:
-    return checkpointer.restore(abstract, step)
+    states = checkpointer.restore(abstract, step)
+    restore_stderr()
+    return states
   except Exception as e:  # Orbax raises many types for unreadable or cut array data
+    stderr_after_failure()
     if stored is None:  # shapes unknown: either cause is possible
       raise ConfigError(f'the checkpoint at step {step} cannot be restored against config.json '
                         f'(damaged, or num_seeds, network sizes or dataset changed?): '

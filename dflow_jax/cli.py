@@ -17,12 +17,54 @@ def refuse(message: str):
   """Prints the one line and exits at once. os._exit skips interpreter shutdown, where Orbax's
   background event loop can print tracebacks after a failed restore; nothing needs saving here."""
   sys.stdout.flush()
-  sys.stderr.write(f'error: {message}\n')
   sys.stderr.flush()
-  # Background threads (Orbax) must not add lines after ours: silence stderr, then leave.
-  devnull = os.open(os.devnull, os.O_WRONLY)
-  os.dup2(devnull, sys.stderr.fileno())
+  # Background threads (Orbax) must not add lines after ours: stderr is silenced first, and the
+  # line goes to a copy of it kept for this one write.
+  terminal = silence_stderr()
+  os.write(terminal, f'error: {message}\n'.encode())
   os._exit(EXIT_BAD_INPUT)
+
+
+_terminal_fd = None  # the real stderr while file descriptor 2 is silenced
+# Set by the command-line entry points, which exit at once after a refusal: stderr then stays
+# silenced after a failed restore. A library caller (a notebook, a test) gets it back.
+_exits_on_refusal = False
+
+
+def exit_on_refusal():
+  global _exits_on_refusal
+  _exits_on_refusal = True
+
+
+def stderr_after_failure():
+  """After a failed restore: stderr stays silenced for a process about to exit (`refuse`
+  writes its line to the real one), and comes back for anything else."""
+  if not _exits_on_refusal:
+    restore_stderr()
+
+
+def silence_stderr() -> int:
+  """Points file descriptor 2 at /dev/null (Python's and C's writes alike) and returns a copy of
+  the real stderr, which `refuse` writes its line to. Used around an Orbax restore that may fail:
+  its event-loop thread then prints tracebacks at any moment until the process exits."""
+  global _terminal_fd
+  if _terminal_fd is None:
+    sys.stderr.flush()
+    _terminal_fd = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    os.close(devnull)
+  return _terminal_fd
+
+
+def restore_stderr():
+  """Undoes `silence_stderr`."""
+  global _terminal_fd
+  if _terminal_fd is not None:
+    sys.stderr.flush()
+    os.dup2(_terminal_fd, 2)
+    os.close(_terminal_fd)
+    _terminal_fd = None
 
 
 def one_line(error: BaseException) -> str:

@@ -18,7 +18,7 @@ import os
 
 from absl import app, flags, logging
 
-from dflow_jax.cli import parse_flags, refuse
+from dflow_jax.cli import exit_on_refusal, parse_flags, refuse
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string('workdir', None, 'The run to evaluate (holds config.json and checkpoints/).')
@@ -228,6 +228,7 @@ def _import_envs():
 def main(argv):
   if len(argv) > 1:
     refuse(f'unexpected arguments: {" ".join(argv[1:])}')
+  exit_on_refusal()
   if not FLAGS.workdir:
     refuse('--workdir is required')
   if FLAGS.episodes is not None and FLAGS.episodes < 1:

@@ -19,7 +19,7 @@ import sys
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from dflow_jax.cli import EXIT_NONFINITE, parse_flags, refuse
+from dflow_jax.cli import EXIT_NONFINITE, exit_on_refusal, parse_flags, refuse
 
 FLAGS = flags.FLAGS
 config_flags.DEFINE_config_file('config', 'experiments/toy.py', 'Experiment config file.',
@@ -52,6 +52,7 @@ def header_lines(config) -> list[str]:
 def main(argv):
   if len(argv) > 1:
     refuse(f'unexpected arguments: {" ".join(argv[1:])}')
+  exit_on_refusal()
   logging.set_verbosity(logging.WARNING)  # Orbax logs every save at INFO
   # Imported here so that flag errors come back before JAX loads.
   from dflow_jax import guard, run

@@ -60,6 +60,28 @@ def read_eval_curve(workdir: str) -> dict | None:
           'score': 'normalised score' if key == 'normalized' else 'return'}
 
 
+def read_toy_curves(workdir: str) -> dict:
+  """{title: (steps [N], values [N])} of a toy task's followed metrics (`toy/<name>` columns of
+  metrics.csv, one row per (step, seed)), in the task's order; {} for other runs."""
+  from dflow_jax import data
+  path = os.path.join(workdir, 'metrics.csv')
+  config_path = os.path.join(workdir, 'config.json')
+  if not (os.path.isfile(path) and os.path.isfile(config_path)):
+    return {}
+  with open(config_path) as f:
+    task = data.IN_MEMORY.get(json.load(f).get('dataset'))
+  if task is None:
+    return {}
+  rows = read_metrics(path)
+  curves = {}
+  for name, title in task.curves:
+    kept = [r for r in rows if r.get(f'toy/{name}')]
+    if kept:
+      curves[title] = (np.array([int(r['step']) for r in kept]),
+                       np.array([float(r[f'toy/{name}']) for r in kept]))
+  return curves
+
+
 def read_losses(workdir: str) -> dict:
   """{name: (steps [N], values [N])} of the LOSSES that metrics.csv holds: one row per
   (step, seed), so a step's values are those of its seeds."""
@@ -109,7 +131,7 @@ def _plot_eval(ax, curve: dict):
   ax.set(title='evaluation (faint: each seed)', xlabel='training step', ylabel=curve['score'])
 
 
-def _plot_loss(ax, name: str, steps, values):
+def _plot_loss(ax, name: str, steps, values, log_scale: bool = True):
   at, index = np.unique(steps, return_inverse=True)
   mean = np.bincount(index, values) / np.bincount(index)
   low, high = np.full(at.shape, np.inf), np.full(at.shape, -np.inf)
@@ -118,18 +140,20 @@ def _plot_loss(ax, name: str, steps, values):
   ax.fill_between(at, low, high, color='tab:orange', alpha=0.25, label='min–max over seeds')
   ax.plot(at, mean, color='tab:orange', markersize=3,
           marker='o' if len(at) < _MARKED_POINTS else None, label='mean over seeds')
-  if np.all(values > 0):  # losses often fall by orders of magnitude
+  if log_scale and np.all(values > 0):  # losses often fall by orders of magnitude
     ax.set_yscale('log')
   ax.set(title=name, xlabel='training step')
 
 
 def learning_curves(workdir: str) -> list[str]:
-  """Writes `workdir/learning_curves.png` (evaluation scores, then losses); the paths written.
+  """Writes `workdir/learning_curves.png` (evaluation scores, a toy task's followed metrics,
+  then losses); the paths written.
 
   Nothing to plot (no evaluation records, no losses in metrics.csv) writes nothing: [].
   """
   curve, losses = read_eval_curve(workdir), read_losses(workdir)
-  num_panels = (curve is not None) + len(losses)
+  toy_curves = read_toy_curves(workdir)
+  num_panels = (curve is not None) + len(toy_curves) + len(losses)
   if num_panels == 0:
     return []
   start = _decision_flow_start(workdir, curve)
@@ -140,6 +164,10 @@ def learning_curves(workdir: str) -> list[str]:
     _plot_eval(ax, curve)
     _mark_decision_flow(ax, start)
     ax.legend(fontsize='small')
+  for title, (steps, values) in toy_curves.items():
+    ax = next(panels)
+    _plot_loss(ax, title, steps, values, log_scale=False)
+    _mark_decision_flow(ax, start)
   for name, (steps, values) in losses.items():
     ax = next(panels)
     _plot_loss(ax, name, steps, values)

@@ -146,6 +146,12 @@ def _restore_or_init(config, workdir: str, agent: Agent, log, init_from: str | N
   initialise_from = init_from if init_from and not checkpoint.saved_steps(workdir) else None
   if initialise_from:
     shared_pretraining.check_source(initialise_from, config, schedule.df_start, RESUMABLE_CHANGES)
+  # The checkpoint where pre-training ends outlives max_to_keep, for --init_from.
+  checkpointer = Checkpointer(workdir, config.max_to_keep, keep_steps=(schedule.df_start,))
+  abstract = train.abstract_states(agent, config.num_seeds)
+  step = checkpointer.latest_step() or 0
+  # A damaged checkpoint is refused here, before anything is written.
+  states = restore_checked(checkpointer, abstract, step) if step else None
   os.makedirs(workdir, exist_ok=True)
   # Written before any checkpoint, so that no checkpoint is ever without its owner's config.
   with open(os.path.join(workdir, 'config.json'), 'w') as f:
@@ -155,16 +161,13 @@ def _restore_or_init(config, workdir: str, agent: Agent, log, init_from: str | N
     log(f'resuming after the non-finite stop in updates {stopped["updates"][0]}-'
         f'{stopped["updates"][1]} (first: {stopped["first"]})')
     guard.clear_stop_record(workdir)
-  # The checkpoint where pre-training ends outlives max_to_keep, for --init_from.
-  checkpointer = Checkpointer(workdir, config.max_to_keep, keep_steps=(schedule.df_start,))
-  abstract = train.abstract_states(agent, config.num_seeds)
   if initialise_from:
     shared_pretraining.start_from(initialise_from, workdir, schedule.df_start, abstract,
                                   checkpointer)
-
-  step = checkpointer.latest_step() or 0
-  if step:
+    step = checkpointer.latest_step()
     states = restore_checked(checkpointer, abstract, step)
+
+  if step:
     log(f'resumed from the checkpoint at step {step} in {checkpointer.directory}')
   else:
     states = train.init_states(agent, config.seed, config.num_seeds, config.seeds_per_vmap)
@@ -181,8 +184,9 @@ def _train_loop(config, workdir: str, agent: Agent, dataset, step: int, states, 
   schedule = train.Schedule.of(config)
   total = schedule.total
   names = train.metric_names(agent, config.batch_size, dataset)
+  toy_curves = _toy_curves(config, agent, dataset)
   metrics_log = MetricsLog(os.path.join(workdir, 'metrics.csv'),
-                           set().union(*names.values()), step)
+                           set().union(*names.values(), toy_curves.names), step)
   chunks = train.ChunkCache(agent, config.batch_size, config.seeds_per_vmap)
   latest_score = ''
   bar = tqdm(total=total, initial=step, unit='step', dynamic_ncols=True,
@@ -198,6 +202,7 @@ def _train_loop(config, workdir: str, agent: Agent, dataset, step: int, states, 
       guard.check_chunk(metrics, finite, step, step + length, checkpointer.latest_step(),
                         checkpointer.directory)
       step += length
+      metrics = {**metrics, **toy_curves(states, acting_is_behavior=step <= schedule.df_start)}
       metrics_log.write(step, phase, metrics)
       tensorboard.scalars(step, metrics)
       bar.update(length)
@@ -264,6 +269,32 @@ def _progress_text(phase, metrics, steps_done, seconds, num_seeds):
                    for k in PROGRESS_METRICS[phase] if k in metrics)
   rate = steps_done / max(seconds, 1e-9)
   return f'{phase} {shown} | {rate:.0f} steps/s per seed, {rate * num_seeds:.0f} total'
+
+
+class _ToyCurves:
+  """The toy task's followed metrics of the acting policy at a chunk end, per seed ({} for a
+  dataset without them): `config.eval_samples` actions per seed, one jitted call. Before Decision
+  Flow starts the run acts with the behaviour flow, so that is what is measured then."""
+
+  def __init__(self, config, agent: Agent, dataset, task):
+    self.names = {f'toy/{name}' for name, _ in task.curves} if task else set()
+    if not self.names:
+      return
+    observation, followed = dataset.observations[0], [name for name, _ in task.curves]
+
+    def measure(states, behavior):
+      actions = train.sample_actions(agent, states, observation, config.eval_samples, behavior,
+                                     config.seeds_per_vmap)
+      values = task.metrics(actions)
+      return {f'toy/{name}': values[name] for name in followed}
+    self._measure = jax.jit(measure, static_argnums=1)
+
+  def __call__(self, states, acting_is_behavior: bool) -> dict:
+    return jax.device_get(self._measure(states, acting_is_behavior)) if self.names else {}
+
+
+def _toy_curves(config, agent: Agent, dataset) -> _ToyCurves:
+  return _ToyCurves(config, agent, dataset, data.IN_MEMORY.get(config.dataset))
 
 
 def evaluate_toy(config, agent: Agent, states, dataset) -> dict:

@@ -1,4 +1,5 @@
 """PNG figures and the optional TensorBoard events of a run."""
+import csv
 import importlib.util
 import json
 import os
@@ -143,3 +144,19 @@ def test_without_tensorboardx_nothing_is_written(tmp_path, monkeypatch):
   tensorboard.evaluation(fake_eval(20))
   tensorboard.close()
   assert os.listdir(tmp_path) == []
+
+
+def test_a_toy_run_follows_the_best_mode_mass_and_true_reward_at_every_chunk_end(tmp_path):
+  config = tiny_config('div', num_seeds=2)
+  run.train_and_evaluate(config, str(tmp_path), log=lambda s: None)
+  rows = list(csv.DictReader(open(tmp_path / 'metrics.csv')))
+  # every (chunk end, seed) row carries them, behaviour phase included (the flow it acts with)
+  assert rows and all(r['toy/mass_mode3'] and r['toy/true_reward'] for r in rows)
+  rewards = [float(r['toy/true_reward']) for r in rows]
+  assert all(0.0 <= value <= 5.0 for value in rewards) and len(set(rewards)) > 1
+  curves = plots.read_toy_curves(str(tmp_path))
+  assert list(curves) == ['mass on the best mode', 'true reward', 'fraction off the data']
+  steps, _ = curves['true reward']
+  assert sorted(set(steps.tolist())) == list(range(config.chunk_size,
+                                                   config.bc_steps + config.df_steps + 1,
+                                                   config.chunk_size))

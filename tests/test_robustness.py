@@ -297,7 +297,7 @@ def test_checkpoints_without_a_readable_config_are_refused_and_nothing_changes(c
     assert 'holds checkpoints (steps 20, 30, 40) but no config.json' in message
     assert checkpoint.OWNER_CONFIG in message  # says where the owner's config is
   else:
-    assert 'config.json is not a readable config' in message
+    assert 'config.json cannot be read' in message
   assert file_hashes(copied_run) == before
 
 

@@ -14,6 +14,9 @@ from dflow_jax.data.transitions import Transitions
 class InMemoryTask(NamedTuple):
   generate: Callable[..., Transitions]  # (seed=...) -> Transitions
   metrics: Callable | None = None  # actions [..., N, action_dim] -> {name: [...]}
+  # Metrics to follow over training (logged at every chunk end, drawn in learning_curves.png),
+  # each with its panel title.
+  curves: tuple[tuple[str, str], ...] = ()
 
 
 class DatasetError(ValueError):
@@ -21,7 +24,10 @@ class DatasetError(ValueError):
 
 
 # Datasets generated in memory from a seed, by name.
-IN_MEMORY = {'toy/bandit': InMemoryTask(toy.bandit, toy.bandit_metrics)}
+IN_MEMORY = {'toy/bandit': InMemoryTask(
+    toy.bandit, toy.bandit_metrics,
+    curves=(('mass_mode3', 'mass on the best mode'), ('true_reward', 'true reward'),
+            ('off_support', 'fraction off the data')))}
 
 
 @contextlib.contextmanager
