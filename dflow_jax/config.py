@@ -135,7 +135,7 @@ def flat_config(tree: dict, prefix: str = '') -> dict:
 RESUMABLE_CHANGES = frozenset({
     'progress_bar', 'save_interval', 'max_to_keep', 'eval_samples', 'chunk_size', 'df_steps',
     'eval_episodes', 'final_eval_episodes', 'eval_interval', 'seeds_per_vmap',
-    'eval_batch_envs'})
+    'eval_batch_envs', 'toy_curves'})
 
 
 def read_config_file(path: str) -> dict | None:
@@ -190,6 +190,9 @@ def base_config() -> ml_collections.ConfigDict:
   c.eval_interval = 10_000  # updates between evaluations during training; 0: only at the end
   c.eval_batch_envs = 256  # most eval envs that exist at once (same scores for any value)
   c.progress_bar = True
+  # Toy tasks: measure their followed metrics (best-mode mass, true reward, ...) at every chunk
+  # end, `eval_samples` actions per seed, for learning_curves.png.
+  c.toy_curves = True
   # How the seeds are batched, not what they compute: 0 puts all seeds in one vmap; n runs groups
   # of n one after another (faster on CPU for wide networks). Not part of the agent, so changing
   # it recompiles nothing keyed on the agent.
@@ -290,6 +293,7 @@ def validate(config: ml_collections.ConfigDict, dataset_size: int | None = None)
   _one_of(config, 'agent.use_prev_action', (True, False))
   _one_of(config, 'agent.matmul_dtype', MATMUL_DTYPES)
   _one_of(config, 'progress_bar', (True, False))
+  _one_of(config, 'toy_curves', (True, False))
   _one_of(config, 'normalize_observations', (True, False))
   _one_of(config, 'drop_nonfinite', (True, False))
   _one_of(config, 'reward_convention', REWARD_CONVENTIONS)

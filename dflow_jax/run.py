@@ -277,10 +277,11 @@ class _ToyCurves:
   Flow starts the run acts with the behaviour flow, so that is what is measured then."""
 
   def __init__(self, config, agent: Agent, dataset, task):
-    self.names = {f'toy/{name}' for name, _ in task.curves} if task else set()
+    followed = task.curves if task and config.toy_curves else ()
+    self.names = {f'toy/{name}' for name, _ in followed}
     if not self.names:
       return
-    observation, followed = dataset.observations[0], [name for name, _ in task.curves]
+    observation, followed = dataset.observations[0], [name for name, _ in followed]
 
     def measure(states, behavior):
       actions = train.sample_actions(agent, states, observation, config.eval_samples, behavior,

@@ -52,10 +52,10 @@ class StopAfter:
 # Stopped mid Decision Flow phase; with every phase, at the end of the flow-value warm-up; and
 # the bptt baseline mid-phase.
 @pytest.mark.parametrize('variant, schedule, chunks, stopped_at, total', [
-    ('dir', {'bc_steps': 20, 'df_steps': 30}, 3, 30, 50),
+    pytest.param('dir', {'bc_steps': 20, 'df_steps': 30}, 3, 30, 50, marks=pytest.mark.slow),
     ('dir', {'critic_steps': 10, 'bc_steps': 20, 'flow_value_warmup': 10, 'df_steps': 30}, 4, 40,
      60),
-    ('bptt', {'bc_steps': 20, 'df_steps': 30}, 3, 30, 50),
+    pytest.param('bptt', {'bc_steps': 20, 'df_steps': 30}, 3, 30, 50, marks=pytest.mark.slow),
 ])
 def test_interrupted_run_resumes_to_the_same_parameters(tmp_path, variant, schedule, chunks,
                                                         stopped_at, total):

@@ -52,6 +52,7 @@ def test_validate_names_key_value_and_what_is_allowed():
     validate(config)
 
 
+@pytest.mark.slow  # a whole run; `make test` stays under 10 minutes
 def test_dotted_overrides_reach_the_run(tmp_path):
   """The issue's example command shape, shrunk to seconds."""
   proc = subprocess.run(

@@ -29,6 +29,7 @@ def test_batch_size_does_not_change_scores():
   assert runs[0]['returns'].shape == (2, 3) and len(np.unique(runs[0]['returns'])) == 6
 
 
+@pytest.mark.slow  # a whole run; `make test` stays under 10 minutes
 def test_evaluate_reprints_a_toy_runs_final_tables(tmp_path):
   from dflow_jax import run
   from dflow_jax.evaluate import evaluate_workdir

@@ -160,6 +160,7 @@ def test_mixed_noise_levels_are_reproducible_from_seed_and_episode():
     np.testing.assert_array_equal(episode.actions, repeat.actions)
 
 
+@pytest.mark.slow  # a whole run; `make test` stays under 10 minutes
 def test_a_quick_pointmaze_run_writes_plots_and_a_summary_table(umaze, tmp_path):
   """`experiments/pointmaze.py:umaze,quick` end to end on the generated data: the workdir gets
   the learning curves, the action-sample figure and the markdown summary table."""

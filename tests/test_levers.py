@@ -17,6 +17,7 @@ def one_decision_flow_update(config):
   return chunk(states, dataset)[:2]
 
 
+@pytest.mark.slow  # two bf16 compiles; `make test` stays under 10 minutes
 def test_a_bfloat16_update_runs_and_its_losses_are_close_to_float32():
   f32_states, f32 = one_decision_flow_update(tiny_config('dir'))
   bf16_states, bf16 = one_decision_flow_update(tiny_config('dir', **{

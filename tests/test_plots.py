@@ -147,7 +147,7 @@ def test_without_tensorboardx_nothing_is_written(tmp_path, monkeypatch):
 
 
 def test_a_toy_run_follows_the_best_mode_mass_and_true_reward_at_every_chunk_end(tmp_path):
-  config = tiny_config('div', num_seeds=2)
+  config = tiny_config('div', num_seeds=2, toy_curves=True)
   run.train_and_evaluate(config, str(tmp_path), log=lambda s: None)
   rows = list(csv.DictReader(open(tmp_path / 'metrics.csv')))
   # every (chunk end, seed) row carries them, behaviour phase included (the flow it acts with)

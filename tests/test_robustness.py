@@ -104,6 +104,7 @@ def test_a_dataset_with_nan_rewards_is_refused_naming_fields_and_counts(nan_data
   assert not (tmp_path / 'run').exists()
 
 
+@pytest.mark.slow
 def test_with_drop_nonfinite_the_bad_transitions_go_and_it_trains(nan_dataset, tmp_path):
   said = []
   dataset = data.load(nan_dataset, drop_nonfinite=True, log=said.append)

@@ -12,6 +12,7 @@ from tests.test_train import assert_trees_close
 QUIET = {'log': lambda s: None}
 
 
+@pytest.mark.slow  # a whole run; `make test` stays under 10 minutes
 def test_a_run_started_from_another_runs_pretraining_equals_one_trained_from_scratch(tmp_path):
   # The source keeps one checkpoint; the one at the Decision Flow start (20) must outlive it.
   source = tiny_config('div', max_to_keep=1, df_steps=30)
