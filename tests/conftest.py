@@ -1,4 +1,5 @@
 """Shared fixtures: tiny configs that compile in seconds on 2 CPU cores."""
+import hashlib
 import os
 
 os.environ.setdefault('XLA_FLAGS', '')
@@ -25,3 +26,14 @@ def tiny_config(variant='div', **overrides):
 @pytest.fixture
 def tiny():
   return tiny_config
+
+
+def file_hashes(directory) -> dict:
+  """{relative path: sha256} of every file under `directory` ({} when it does not exist)."""
+  hashes = {}
+  for parent, _, names in os.walk(directory):
+    for name in names:
+      path = os.path.join(parent, name)
+      with open(path, 'rb') as f:
+        hashes[os.path.relpath(path, directory)] = hashlib.sha256(f.read()).hexdigest()
+  return hashes

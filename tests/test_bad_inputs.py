@@ -3,7 +3,6 @@
 Each case runs a command line in a subprocess that exits before training starts. Nothing is
 filtered from its output: a library that prints is a failure here.
 """
-import hashlib
 import json
 import os
 import shutil
@@ -12,7 +11,7 @@ import sys
 
 import pytest
 
-from tests.conftest import tiny_config
+from tests.conftest import file_hashes, tiny_config
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MAZE = 'dflow/pointmaze/umaze-v2'
@@ -197,17 +196,6 @@ NAMED = {
 }
 
 
-def _hashes(directory) -> dict:
-  if not os.path.exists(directory):
-    return {}
-  found = {}
-  for folder, _, files in os.walk(directory):
-    for name in files:
-      path = os.path.join(folder, name)
-      with open(path, 'rb') as f:
-        found[os.path.relpath(path, directory)] = hashlib.sha256(f.read()).hexdigest()
-  return found
-
 
 @pytest.mark.parametrize('name', CASES)
 def test_bad_input_is_one_line_with_status_2(name, assets, tmp_path):
@@ -220,7 +208,7 @@ def test_bad_input_is_one_line_with_status_2(name, assets, tmp_path):
   (tmp_path / 'file').write_text('not a directory\n')
   (tmp_path / 'empty').mkdir()
   argv, env, watched = _case(name, assets, tmp_path)
-  before = _hashes(watched)
+  before = file_hashes(watched)
   # stderr into stdout: one stream, in the order a terminal shows it
   proc = subprocess.run(argv, cwd=ROOT, env={**os.environ, **env}, stdout=subprocess.PIPE,
                         stderr=subprocess.STDOUT, text=True, timeout=120)
@@ -230,6 +218,6 @@ def test_bad_input_is_one_line_with_status_2(name, assets, tmp_path):
   assert NAMED.get(name, '') in lines[0]
   if 'checkpoint' in name:  # damage, not a changed config
     assert 'num_seeds' not in lines[0]
-  assert _hashes(watched) == before
+  assert file_hashes(watched) == before
   if 'missing workdir' not in name:  # a refused run makes no workdir
     assert not os.path.exists(tmp_path / 'fresh')

@@ -1,6 +1,5 @@
 """Finite or refused: config bounds, non-finite datasets, the training guard, and workdir owners."""
 import dataclasses
-import hashlib
 import json
 import os
 import shutil
@@ -17,22 +16,12 @@ from dflow_jax.checkpoint import saved_steps
 from dflow_jax.cli import EXIT_NONFINITE
 from dflow_jax.config import FLOAT_BOUNDS, ConfigError, validate
 from dflow_jax.data import DatasetError, toy
-from tests.conftest import tiny_config
+from tests.conftest import file_hashes, tiny_config
 from tests.test_checkpoint import StopAfter
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 QUIET = {'log': lambda s: None}
 
-
-def file_hashes(directory) -> dict:
-  """{relative path: sha256} of every file under `directory`."""
-  hashes = {}
-  for parent, _, names in os.walk(directory):
-    for name in names:
-      path = os.path.join(parent, name)
-      with open(path, 'rb') as f:
-        hashes[os.path.relpath(path, directory)] = hashlib.sha256(f.read()).hexdigest()
-  return hashes
 
 
 # ---- config values -------------------------------------------------------------------------
