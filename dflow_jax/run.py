@@ -197,12 +197,14 @@ def _train_loop(config, workdir: str, agent: Agent, dataset, step: int, states, 
       phase = schedule.phase_of(step)
       length = min(config.chunk_size, schedule.phase_end(step) - step)
       states, metrics, finite = chunks(phase, length)(states, dataset)
-      metrics, finite = jax.device_get((metrics, finite))  # the one host transfer of this chunk
+      # The toy task's followed metrics (none elsewhere) travel in the same transfer.
+      followed = toy_curves(states, acting_is_behavior=step + length <= schedule.df_start)
+      metrics, finite, followed = jax.device_get((metrics, finite, followed))  # the one transfer
       # Before anything of this chunk is logged or saved.
       guard.check_chunk(metrics, finite, step, step + length, checkpointer.latest_step(),
                         checkpointer.directory)
       step += length
-      metrics = {**metrics, **toy_curves(states, acting_is_behavior=step <= schedule.df_start)}
+      metrics = {**metrics, **followed}
       metrics_log.write(step, phase, metrics)
       tensorboard.scalars(step, metrics)
       bar.update(length)
@@ -272,8 +274,8 @@ def _progress_text(phase, metrics, steps_done, seconds, num_seeds):
 
 
 class _ToyCurves:
-  """The toy task's followed metrics of the acting policy at a chunk end, per seed ({} for a
-  dataset without them): `config.eval_samples` actions per seed, one jitted call. Before Decision
+  """The toy task's followed metrics of the acting policy at a chunk end, per seed, on the
+  device ({} for a dataset without them): `config.eval_samples` actions per seed, one jitted call. Before Decision
   Flow starts the run acts with the behaviour flow, so that is what is measured then."""
 
   def __init__(self, config, agent: Agent, dataset, task):
@@ -291,7 +293,7 @@ class _ToyCurves:
     self._measure = jax.jit(measure, static_argnums=1)
 
   def __call__(self, states, acting_is_behavior: bool) -> dict:
-    return jax.device_get(self._measure(states, acting_is_behavior)) if self.names else {}
+    return self._measure(states, acting_is_behavior) if self.names else {}
 
 
 def _toy_curves(config, agent: Agent, dataset) -> _ToyCurves:
