@@ -84,6 +84,10 @@ def unknown_key_message(argv) -> str | None:
     if not match or match.group(1) in known or match.group(1) in sections:
       continue
     key = match.group(1)
+    if key.startswith('sweep.agent.') and key.count('.') == 2:
+      from dflow_jax.config import AgentConfig, not_sweepable_message
+      if key.split('.')[-1] in AgentConfig.__dataclass_fields__:
+        return not_sweepable_message(key.split('.')[-1])
     closest = difflib.get_close_matches(key, known + sections, n=3, cutoff=0.5)
     hint = (f'closest: {", ".join(closest)}' if closest else
             f'top-level keys: {", ".join(k for k in known if "." not in k)}')

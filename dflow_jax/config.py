@@ -22,6 +22,10 @@ DIR_OBJECTIVES = ('direction', 'velocity')
 Q_AGGREGATIONS = ('min', 'mean')
 VALUE_SCALES = ('advantage', 'q')
 MAX_SEED = 2**32 - 1
+# The agent keys a sweep may list (sweep.py): numbers the updates multiply by, never a shape or
+# a branch of the program. num_samples changes the shape of acting, so it is not among them.
+SWEEPABLE = ('alpha', 'lambda_dir', 'rho', 'lambda_div', 'learning_rate', 'expectile',
+             'discount', 'tau', 'behavior_ema', 'policy_ema')
 
 
 class ConfigError(ValueError):
@@ -198,7 +202,17 @@ def base_config() -> ml_collections.ConfigDict:
   # it recompiles nothing keyed on the agent.
   c.seeds_per_vmap = 0
   c.agent = ml_collections.ConfigDict(dataclasses.asdict(AgentConfig()))
+  # Values to sweep in one compiled program, e.g. sweep.agent.rho = '0.01,0.1,1' (sweep.py):
+  # the grid over every listed key, num_seeds seeds per setting. '' = not swept.
+  c.sweep = ml_collections.ConfigDict({'agent': {key: '' for key in SWEEPABLE}})
   return c
+
+
+def not_sweepable_message(key: str) -> str:
+  """The refusal of `sweep.agent.<key>` for an agent key outside SWEEPABLE."""
+  return (f'config.sweep.agent.{key} cannot be swept: it changes array shapes or the compiled '
+          f'program; launch one run per value of agent.{key} (a sweep can list '
+          f'{", ".join(SWEEPABLE)})')
 
 
 def agent_config(agent: ml_collections.ConfigDict) -> AgentConfig:
@@ -261,6 +275,8 @@ def _get(config, dotted_key):
 
 def _check_keys(config, schema, prefix=''):
   for key in config.keys():
+    if prefix == 'sweep.agent.' and key not in schema and key in AgentConfig.__dataclass_fields__:
+      raise ConfigError(not_sweepable_message(key))
     if key not in schema:
       known = ', '.join(sorted(schema.keys()))
       raise ConfigError(f'config.{prefix}{key} is not a known key; known keys here: {known}')
@@ -312,6 +328,22 @@ def validate(config: ml_collections.ConfigDict, dataset_size: int | None = None)
           f'must be at most df_steps = {config.df_steps} (it is part of the Decision Flow phase)')
   if not isinstance(config.dataset, str) or not config.dataset:
     _fail('dataset', config.dataset, 'must be a dataset name such as "toy/bandit"')
+  _validate_sweep(config)
   if dataset_size is not None and config.batch_size > dataset_size:
     _fail('batch_size', config.batch_size,
           f'must be at most the dataset size ({dataset_size} transitions in {config.dataset})')
+
+
+def _validate_sweep(config):
+  """Every setting of a sweep must pass validation as a plain run; the refusal names it."""
+  from dflow_jax import sweep
+  grid = sweep.settings(config)
+  if not grid[0]:
+    return
+  for index, setting in enumerate(grid):
+    try:
+      for key, (low, high, low_open, high_open) in FLOAT_BOUNDS.items():
+        if key.startswith('agent.') and key[len('agent.'):] in setting:
+          _number_in(sweep.setting_config(config, setting), key, low, high, low_open, high_open)
+    except ConfigError as e:
+      raise ConfigError(f'sweep setting {index} ({sweep.label(setting)}): {e}') from None

@@ -2,11 +2,12 @@
 by sampling actions as training's final evaluation did).
 
   python -m dflow_jax.evaluate --workdir=runs/umaze [--step=N] [--episodes=E] [--video]
-                              [--num_samples=N] [--critic]
+                              [--num_samples=N] [--critic] [--setting=K]
 
 Restores config.json and the Orbax checkpoint (the latest, or --step), evaluates every seed with
 the same seeds training used at that step (so the scores training printed are reproduced), and
-prints the per-seed table and the aggregate over seeds. The raw per-episode numbers go to
+prints the per-seed table and the aggregate over seeds (a sweep: one row per setting, or with
+--setting=K that setting's seeds alone). The raw per-episode numbers go to
 `eval/step_<N>_episodes_<E>.npz` (`..._best_of_<N>.npz` with --num_samples); --video writes one
 MP4 per seed (its first episode) beside them.
 learning_curves.png is redrawn from training's records. A toy run (`make run`) prints the
@@ -28,6 +29,9 @@ flags.DEFINE_bool('video', False, 'Also write an MP4 of one episode per seed.')
 flags.DEFINE_bool('critic', False,
                   'Also check the critic: per seed, the correlation of Q(s, a) with the discounted '
                   'Monte Carlo return of 4,096 dataset transitions, and their means.')
+flags.DEFINE_integer('setting', None,
+                     'A sweep\'s setting to evaluate (its row in sweep_summary.md); default: '
+                     'every setting, each from the same env seeds.')
 flags.DEFINE_integer('num_samples', None,
                      'Act with the best of N sampled actions by Q (default: the run\'s '
                      'agent.num_samples); the same trained weights, another way of acting.')
@@ -77,7 +81,7 @@ def load_config(workdir: str):
 
 def restore_states(workdir: str, config, agent, step: int | None):
   """(step, seed-stacked states) of the checkpoint; ConfigError when it cannot be had."""
-  from dflow_jax import train
+  from dflow_jax import sweep, train
   from dflow_jax.checkpoint import Checkpointer
   from dflow_jax.checkpoint_restore import restore_checked
   from dflow_jax.config import ConfigError
@@ -92,7 +96,7 @@ def restore_states(workdir: str, config, agent, step: int | None):
     if step not in steps:
       raise ConfigError(f'no checkpoint at step {step}; available steps: '
                         f'{", ".join(map(str, steps))}')
-    abstract = train.abstract_states(agent, config.num_seeds)
+    abstract = train.abstract_states(agent, sweep.num_agents(config))
     try:
       states = restore_checked(checkpointer, abstract, step)
     except ConfigError:
@@ -116,25 +120,47 @@ def build_agent(config, recipe: dict):
   return Agent(agent_config(config.agent), observation_dim, action_dim)
 
 
+def _chosen_setting(config, setting: int | None):
+  """(settings evaluated together, the index of the one chosen or None); ConfigError for an
+  index the run does not have."""
+  from dflow_jax import sweep
+  from dflow_jax.config import ConfigError
+  grid = sweep.settings(config)
+  if setting is not None and not 0 <= setting < len(grid):
+    what = (f'its settings are 0-{len(grid) - 1} (sweep_summary.md)' if sweep.is_sweep(config)
+            else 'it is not a sweep: leave --setting out')
+    raise ConfigError(f'--setting = {setting} is not a setting of this run: {what}')
+  return grid, setting
+
+
+def _one_setting(config, states, setting: int):
+  """The plain-run config of setting `setting` and its seeds' states."""
+  from dflow_jax import sweep
+  return (sweep.setting_config(config, sweep.settings(config)[setting]),
+          sweep.take_setting(states, setting, config.num_seeds))
+
+
 def evaluate_workdir(workdir: str, step: int | None = None, episodes: int | None = None,
                      video: bool = False, log=print, num_samples: int | None = None,
-                     critic: bool = False) -> dict:
+                     critic: bool = False, setting: int | None = None) -> dict:
   """Restores the run in `workdir` and evaluates it; raises ConfigError/DatasetError.
 
   `num_samples` overrides how the agent acts (best of N by Q); it changes no trained weight.
+  `setting`: one setting of a sweep (default: all of them).
   """
-  from dflow_jax import data, evaluator, plots
+  from dflow_jax import data, evaluator, plots, sweep
   from dflow_jax.config import ConfigError
   from dflow_jax.data import minari_io, registry
   from dflow_jax.envs.evaluation import reference_range
   config = load_config(workdir)
+  grid, setting = _chosen_setting(config, setting)
   if config.dataset in data.IN_MEMORY:
     if video or episodes is not None:
       raise ConfigError(f'{config.dataset} has no env: --video and --episodes do not apply '
                         '(its evaluation samples config.eval_samples actions per seed)')
     if num_samples is not None:  # acting only: the state's shapes do not depend on it
       config.agent.num_samples = num_samples
-    return evaluate_in_memory_task(workdir, config, step, log, critic)
+    return evaluate_in_memory_task(workdir, config, step, log, critic, setting)
   if not minari_io.is_local(config.dataset):
     raise data.DatasetError(registry.missing_message(config.dataset, minari_io.datasets_root()))
   meta = data.metadata(config.dataset)
@@ -147,13 +173,22 @@ def evaluate_workdir(workdir: str, step: int | None = None, episodes: int | None
     suffix = f'_best_of_{num_samples}'
   agent = build_agent(config, recipe)
   step, states = restore_states(workdir, config, agent, step)
+  swept = config
+  if setting is not None and sweep.is_sweep(config):
+    config, states = _one_setting(config, states, setting)
+    suffix += f'_setting_{setting}'
   env_eval = evaluator.Evaluator(agent, recipe, reference_range(meta), config.seed,
                                  evaluator.decision_flow_start(config), config.seeds_per_vmap,
-                                 config.eval_batch_envs)
+                                 config.eval_batch_envs, sweep.num_settings(config))
   result = env_eval(states, step, episodes or config.final_eval_episodes)
   path = evaluator.save_record(workdir, result,
                                f'step_{step}_episodes_{result["episodes"]}{suffix}')
-  log(evaluator.summary_text(result))
+  if sweep.is_sweep(config):
+    log(_sweep_text(config, result, toy=False))
+  else:
+    if sweep.is_sweep(swept):
+      log(f'setting {setting} ({sweep.label(grid[setting])}):')
+    log(evaluator.summary_text(result))
   log(f'per-episode returns: {path}')
   # Redrawn from training's records (this evaluation is not one of them): an interrupted run
   # never reached the end of training, where the figure is drawn.
@@ -173,15 +208,28 @@ def evaluate_workdir(workdir: str, step: int | None = None, episodes: int | None
   return result
 
 
+def _sweep_text(config, result: dict, toy: bool) -> str:
+  """Every setting's row (sweep_summary.md's table) of an evaluation of all of a sweep's agents."""
+  from dflow_jax import run, sweep, sweep_report
+  per_agent, headline, what = run.sweep_scores(config, result, toy)
+  rows = sweep_report.setting_rows(sweep.settings(config), config.num_seeds, per_agent, headline)
+  return sweep_report.markdown(config.dataset, headline, rows, config.num_seeds, what)
+
+
 def evaluate_in_memory_task(workdir: str, config, step: int | None, log=print,
-                            critic: bool = False) -> dict:
+                            critic: bool = False, setting: int | None = None) -> dict:
   """A toy run: the sampled-action tables training printed at its end (the same numbers for the
   same step, being drawn from the checkpointed rng), eval_summary.md and the action figure."""
-  from dflow_jax import plots, run
+  from dflow_jax import plots, run, sweep
   dataset, agent = run.prepare(config)
   step, states = restore_states(workdir, config, agent, step)
+  if setting is not None and sweep.is_sweep(config):
+    config, states = _one_setting(config, states, setting)
   result = run.evaluate_toy(config, agent, states, dataset)
-  text = run.toy_summary(config, result, workdir)
+  if sweep.is_sweep(config):
+    text = f'{_sweep_text(config, result, toy=True)}workdir: {os.path.abspath(workdir)}'
+  else:
+    text = run.toy_summary(config, result, workdir)
   with open(os.path.join(workdir, 'eval_summary.md'), 'w') as f:
     f.write(f'# Evaluation of {config.dataset} at step {step}\n\n```\n{text}\n```\n')
   log(f'checkpoint at step {step}:')
@@ -244,7 +292,7 @@ def main(argv):
   from dflow_jax.envs.video import VideoError
   try:
     evaluate_workdir(FLAGS.workdir, FLAGS.step, FLAGS.episodes, FLAGS.video,
-                     num_samples=FLAGS.num_samples, critic=FLAGS.critic)
+                     num_samples=FLAGS.num_samples, critic=FLAGS.critic, setting=FLAGS.setting)
   except (ConfigError, DatasetError, VideoError) as e:
     refuse(str(e))
 

@@ -9,7 +9,7 @@ import os
 
 import numpy as np
 
-from dflow_jax import data, scores, train
+from dflow_jax import data, scores, sweep, train
 from dflow_jax.data import minari_io
 from dflow_jax.envs import evaluation
 from dflow_jax.report import format_table, per_seed_table
@@ -34,10 +34,10 @@ class Evaluator:
   """Evaluates seed-stacked states of one run in the eval env of its Minari dataset."""
 
   def __init__(self, agent, recipe: dict, refs, run_seed: int, df_start: int,
-               seeds_per_vmap: int = 0, batch_envs: int = 0):
+               seeds_per_vmap: int = 0, batch_envs: int = 0, num_settings: int = 1):
     self.agent, self.recipe, self.refs = agent, recipe, refs
     self.run_seed, self.df_start, self.seeds_per_vmap = run_seed, df_start, seeds_per_vmap
-    self.batch_envs = batch_envs
+    self.batch_envs, self.num_settings = batch_envs, num_settings
 
   @classmethod
   def for_run(cls, config, agent):
@@ -48,18 +48,37 @@ class Evaluator:
     if not meta.get('eval_env'):
       return None
     return cls(agent, meta['eval_env'], evaluation.reference_range(meta), config.seed,
-               decision_flow_start(config), config.seeds_per_vmap, config.eval_batch_envs)
+               decision_flow_start(config), config.seeds_per_vmap, config.eval_batch_envs,
+               sweep.num_settings(config))
 
   def __call__(self, states, step: int, episodes: int) -> dict:
+    """Every agent's episodes ([A, E] arrays). A sweep's settings are evaluated one after
+    another, each as a separate run of it would be: from the same env and action seeds."""
     # Before Decision Flow starts, u_theta is untrained: the flow being learnt is u_nu.
     behavior = step < self.df_start
     env_seed, action_seed = eval_seeds(self.run_seed, step)
-    result = evaluation.evaluate(self.agent, states, self.recipe, episodes, env_seed,
-                                 action_seed, self.refs, behavior=behavior,
-                                 seeds_per_vmap=self.seeds_per_vmap,
+    num_seeds = int(np.shape(states.step)[0]) // self.num_settings
+    parts = [evaluation.evaluate(self.agent, sweep.take_setting(states, k, num_seeds),
+                                 self.recipe, episodes, env_seed, action_seed, self.refs,
+                                 behavior=behavior, seeds_per_vmap=self.seeds_per_vmap,
                                  batch_envs=self.batch_envs)
+             for k in range(self.num_settings)]
+    result = {key: (np.concatenate([p[key] for p in parts]) if key in _PER_AGENT
+                    else parts[0][key] if key == 'first_call_s' else sum(p[key] for p in parts))
+              for key in parts[0]}
+    # Later settings' first calls reuse the compiled policy: ordinary inference.
+    result['inference_s'] += sum(p['first_call_s'] for p in parts[1:])
     return {**result, 'step': step, 'episodes': episodes, 'behavior': behavior,
             'env_seed': env_seed, 'action_seed': action_seed}
+
+
+_PER_AGENT = ('returns', 'lengths', 'normalized')
+
+
+def setting_result(result: dict, setting: int, num_seeds: int) -> dict:
+  """The part of an evaluation (`Evaluator`'s result) that is one setting's seeds."""
+  return {key: value[setting * num_seeds:(setting + 1) * num_seeds] if key in _PER_AGENT
+          else value for key, value in result.items()}
 
 
 def headline(result: dict) -> str:
@@ -117,6 +136,13 @@ def summary_text(result: dict) -> str:
       f'{1e3 * result["simulation_s"] / max(steps, 1):.2f} ms per step'])
 
 
-def write_markdown(path: str, dataset: str, result: dict) -> None:
+def write_markdown(path: str, dataset: str, result: dict, config=None) -> None:
+  """The summary of `result`; for a sweep (`config` given), one block per setting."""
+  grid = sweep.settings(config) if config is not None else [{}]
+  blocks = [f'# Evaluation of {dataset}\n']
+  for k, setting in enumerate(grid):
+    part = setting_result(result, k, len(result['returns']) // len(grid))
+    heading = f'## Setting {k}: {sweep.label(setting)}\n\n' if setting else ''
+    blocks.append(f'{heading}```\n{summary_text(part)}\n```\n')
   with open(path, 'w') as f:
-    f.write(f'# Evaluation of {dataset}\n\n```\n{summary_text(result)}\n```\n')
+    f.write('\n'.join(blocks))

@@ -12,9 +12,13 @@ class MetricsLog:
   then killed) are dropped, so the file never holds two rows for one (step, seed).
   """
 
-  def __init__(self, path: str, metric_names, resume_step: int = 0):
-    self.path = path
-    self.columns = ['step', 'seed', 'phase'] + sorted(metric_names)
+  def __init__(self, path: str, metric_names, resume_step: int = 0,
+               seeds_per_setting: int | None = None):
+    """`seeds_per_setting`: a sweep's num_seeds; its rows then name the setting beside the seed
+    (agent a is seed a % num_seeds of setting a // num_seeds)."""
+    self.path, self.seeds_per_setting = path, seeds_per_setting
+    self.columns = (['step'] + (['setting'] if seeds_per_setting else []) + ['seed', 'phase']
+                    + sorted(metric_names))
     rows = []
     if resume_step > 0 and os.path.exists(path):
       with open(path, newline='') as f:
@@ -25,13 +29,15 @@ class MetricsLog:
       writer.writerows(rows)
 
   def write(self, step: int, phase: str, metrics: dict) -> None:
-    """`metrics` maps names to per-seed arrays [S]."""
+    """`metrics` maps names to per-agent arrays [A] (per-seed [S] in a plain run)."""
     num_seeds = len(next(iter(metrics.values())))
     with open(self.path, 'a', newline='') as f:
       writer = csv.DictWriter(f, self.columns, extrasaction='ignore')
-      for seed in range(num_seeds):
-        row = {'step': step, 'seed': seed, 'phase': phase}
-        row.update({k: f'{float(v[seed]):.6g}' for k, v in metrics.items()})
+      for agent in range(num_seeds):
+        row = {'step': step, 'seed': agent, 'phase': phase}
+        if self.seeds_per_setting:
+          row.update(setting=agent // self.seeds_per_setting, seed=agent % self.seeds_per_setting)
+        row.update({k: f'{float(v[agent]):.6g}' for k, v in metrics.items()})
         writer.writerow(row)
 
 

@@ -9,7 +9,17 @@ import ml_collections
 import numpy as np
 from tqdm import tqdm
 
-from dflow_jax import checkpoint, data, evaluator, guard, plots, shared_pretraining, train
+from dflow_jax import (
+  checkpoint,
+  data,
+  evaluator,
+  guard,
+  plots,
+  shared_pretraining,
+  sweep,
+  sweep_report,
+  train,
+)
 from dflow_jax.agents import Agent
 from dflow_jax.checkpoint import Checkpointer
 from dflow_jax.checkpoint_restore import restore_checked
@@ -120,7 +130,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   for line in [*header, *messages]:
     log(line)
   env_eval = evaluator.Evaluator.for_run(config, agent)
-  tensorboard = TensorBoardLog(workdir, step)
+  tensorboard = TensorBoardLog(workdir, step, sweep.num_settings(config))
   try:
     step, states = _train_loop(config, workdir, agent, dataset, step, states, checkpointer,
                                env_eval, tensorboard, stop)
@@ -148,7 +158,7 @@ def _restore_or_init(config, workdir: str, agent: Agent, log, init_from: str | N
     shared_pretraining.check_source(initialise_from, config, schedule.df_start, RESUMABLE_CHANGES)
   # The checkpoint where pre-training ends outlives max_to_keep, for --init_from.
   checkpointer = Checkpointer(workdir, config.max_to_keep, keep_steps=(schedule.df_start,))
-  abstract = train.abstract_states(agent, config.num_seeds)
+  abstract = train.abstract_states(agent, sweep.num_agents(config))
   step = checkpointer.latest_step() or 0
   # A damaged checkpoint is refused here, before anything is written.
   states = restore_checked(checkpointer, abstract, step) if step else None
@@ -163,14 +173,16 @@ def _restore_or_init(config, workdir: str, agent: Agent, log, init_from: str | N
     guard.clear_stop_record(workdir)
   if initialise_from:
     shared_pretraining.start_from(initialise_from, workdir, schedule.df_start, abstract,
-                                  checkpointer)
+                                  checkpointer,
+                                  sweep.num_settings(config) if sweep.is_sweep(config) else None)
     step = checkpointer.latest_step()
     states = restore_checked(checkpointer, abstract, step)
 
   if step:
     log(f'resumed from the checkpoint at step {step} in {checkpointer.directory}')
   else:
-    states = train.init_states(agent, config.seed, config.num_seeds, config.seeds_per_vmap)
+    states = train.init_states(agent, config.seed, config.num_seeds, config.seeds_per_vmap,
+                               sweep.num_settings(config))
   if step == 0 and schedule.df_start == 0:
     states = train.start_decision_flow(agent, states, config.seeds_per_vmap)
   return step, states, checkpointer
@@ -186,8 +198,11 @@ def _train_loop(config, workdir: str, agent: Agent, dataset, step: int, states, 
   names = train.metric_names(agent, config.batch_size, dataset)
   toy_curves = _toy_curves(config, agent, dataset)
   metrics_log = MetricsLog(os.path.join(workdir, 'metrics.csv'),
-                           set().union(*names.values(), toy_curves.names), step)
+                           set().union(*names.values(), toy_curves.names), step,
+                           seeds_per_setting=config.num_seeds if sweep.is_sweep(config) else None)
   chunks = train.ChunkCache(agent, config.batch_size, config.seeds_per_vmap)
+  hparams = sweep.agent_hparams(config)  # a sweep's per-agent values (None: a plain run)
+  num_agents = sweep.num_agents(config)
   latest_score = ''
   bar = tqdm(total=total, initial=step, unit='step', dynamic_ncols=True,
              disable=not config.progress_bar)
@@ -196,7 +211,7 @@ def _train_loop(config, workdir: str, agent: Agent, dataset, step: int, states, 
     while step < total:
       phase = schedule.phase_of(step)
       length = min(config.chunk_size, schedule.phase_end(step) - step)
-      states, metrics, finite = chunks(phase, length)(states, dataset)
+      states, metrics, finite = chunks(phase, length)(states, dataset, hparams)
       # The toy task's followed metrics (none elsewhere) travel in the same transfer.
       followed = toy_curves(states, acting_is_behavior=step + length <= schedule.df_start)
       metrics, finite, followed = jax.device_get((metrics, finite, followed))  # the one transfer
@@ -216,7 +231,7 @@ def _train_loop(config, workdir: str, agent: Agent, dataset, step: int, states, 
         tensorboard.evaluation(result)
         latest_score = f' | eval {evaluator.headline(result)}'
       bar.set_postfix_str(_progress_text(phase, metrics, step - start_step,
-                                         time.time() - start_time, config.num_seeds)
+                                         time.time() - start_time, num_agents)
                           + latest_score)
       stopping = stop is not None and stop.requested
       if (step - last_saved >= config.save_interval or step == total or step == schedule.df_start
@@ -245,9 +260,13 @@ def _final_evaluation(config, workdir: str, agent: Agent, dataset, step: int, st
       result = env_eval(states, step, config.final_eval_episodes)
       evaluator.save_record(workdir, result)
       tensorboard.evaluation(result)
-      evaluator.write_markdown(os.path.join(workdir, 'eval_summary.md'), config.dataset, result)
+      evaluator.write_markdown(os.path.join(workdir, 'eval_summary.md'), config.dataset, result,
+                               config)
       saved = evaluator.summary(result)
       text = f'{evaluator.summary_text(result)}\nworkdir: {os.path.abspath(workdir)}'
+    if sweep.is_sweep(config):
+      sweep_text, saved = sweep_summary(config, workdir, result, env_eval is None)
+      text = f'{sweep_text}workdir: {os.path.abspath(workdir)}'
   finally:
     tensorboard.close()
   with open(os.path.join(workdir, 'final_eval.json'), 'w') as f:
@@ -261,16 +280,44 @@ def _final_evaluation(config, workdir: str, agent: Agent, dataset, step: int, st
   return {'states': states, 'agent': agent, 'eval': result, 'step': step}
 
 
+def sweep_summary(config, workdir: str, result: dict, toy: bool) -> tuple[str, dict]:
+  """A sweep's end: sweep_summary.md and sweep.png from the final evaluation of every agent;
+  (the summary's text, final_eval.json's content)."""
+  per_agent, headline, what = sweep_scores(config, result, toy)
+  text, record = sweep_report.write(workdir, config, per_agent, headline, what)
+  figure = os.path.join(workdir, sweep_report.FIGURE)
+  return f'{text}sweep figure: {figure}\n', {'sweep': record, 'step': int(
+      result.get('step', config.df_steps + config.bc_steps + config.critic_steps))}
+
+
+def sweep_scores(config, result: dict, toy: bool) -> tuple[dict, str, str]:
+  """(per-agent values {name: [A]}, the headline's name, what they were measured on) of an
+  evaluation of every agent of a sweep: the normalised score (or return) of env episodes, or
+  a toy task's true reward beside its followed metrics."""
+  if toy:
+    headline = 'true_reward' if 'true_reward' in result else sorted(result)[0]
+    task = data.IN_MEMORY.get(config.dataset)
+    followed = [name for name, _ in task.curves] if task else []
+    per_agent = {k: result[k] for k in [headline, *followed] if k in result}
+    what = f'toy metrics of {config.eval_samples} sampled actions per seed'
+  else:
+    means = evaluator.per_seed_means(result)
+    headline = 'normalized' if 'normalized' in means else 'return'
+    per_agent = {headline: means[headline], 'length': means['length']}
+    what = f'{result["episodes"]} episodes per seed at step {result["step"]}'
+  return per_agent, headline, what
+
+
 def _crossed(step: int, length: int, interval: int) -> bool:
   """Whether the chunk that ended at `step` crossed a multiple of `interval` (0: never)."""
   return interval > 0 and step // interval > (step - length) // interval
 
 
-def _progress_text(phase, metrics, steps_done, seconds, num_seeds):
+def _progress_text(phase, metrics, steps_done, seconds, num_agents):
   shown = ' '.join(f'{k.split("/")[-1]}={np.mean(metrics[k]):.3g}'
                    for k in PROGRESS_METRICS[phase] if k in metrics)
   rate = steps_done / max(seconds, 1e-9)
-  return f'{phase} {shown} | {rate:.0f} steps/s per seed, {rate * num_seeds:.0f} total'
+  return f'{phase} {shown} | {rate:.0f} steps/s per seed, {rate * num_agents:.0f} total'
 
 
 class _ToyCurves:

@@ -10,7 +10,9 @@ import json
 import os
 import shutil
 
+import jax
 import ml_collections
+import numpy as np
 
 from dflow_jax.checkpoint import OWNER_CONFIG, Checkpointer, saved_steps
 from dflow_jax.config import ConfigError, changed_keys, flat_config, saved_config
@@ -34,7 +36,9 @@ def check_source(source: str, config: ml_collections.ConfigDict, df_start: int,
   if df_start == 0:
     raise ConfigError('--init_from needs a pre-training phase to share, but critic_steps and '
                       'bc_steps are 0')
-  allowed = DECISION_FLOW_KEYS | set(resumable_changes)
+  # A sweep of Decision Flow settings starts every setting from the same pre-training.
+  allowed = (DECISION_FLOW_KEYS | set(resumable_changes)
+             | {f'sweep.{key}' for key in DECISION_FLOW_KEYS if key.startswith('agent.')})
   changed = changed_keys(saved, config, allowed)
   # The config its checkpoints record (older runs have none) must agree as well.
   owner = saved_config(source, OWNER_CONFIG)
@@ -53,22 +57,36 @@ def check_source(source: str, config: ml_collections.ConfigDict, df_start: int,
 
 
 def start_from(source: str, workdir: str, df_start: int, abstract_state,
-               checkpointer: Checkpointer) -> None:
+               checkpointer: Checkpointer, sweep_settings: int | None = None) -> None:
   """Copies `source`'s pre-training (checkpoint, metrics, evaluations up to `df_start`) into
   `workdir`, which has no checkpoint yet and whose config (and its copy beside the checkpoints,
   which the copied checkpoint thereby carries) is written; `check_source` has passed."""
+  source_config = saved_config(source)
+  num_seeds = source_config['num_seeds']
+  source_agents = num_seeds * _num_settings(source_config)
+  # Pre-training does not read the swept (Decision Flow) values, so every setting of a sweep,
+  # here or in the source, holds the same pre-trained seeds: the source's first ones are copied
+  # to each setting of this run.
+  source_abstract = jax.tree.map(
+      lambda x: jax.ShapeDtypeStruct((source_agents,) + x.shape[1:], x.dtype), abstract_state)
   source_checkpoints = Checkpointer(source)
   try:
-    checkpointer.save(df_start, source_checkpoints.restore(abstract_state, df_start))
+    states = source_checkpoints.restore(source_abstract, df_start)
   finally:
     source_checkpoints.close()
-  _copy_metrics(source, workdir, df_start)
+  settings_here = jax.tree.leaves(abstract_state)[0].shape[0] // num_seeds
+  checkpointer.save(df_start, jax.tree.map(
+      lambda x: np.concatenate([np.asarray(x[:num_seeds])] * settings_here), states))
+  _copy_metrics(source, workdir, df_start, sweep_settings)
   _copy_evaluations(source, workdir, df_start)
   with open(os.path.join(workdir, 'init_from.txt'), 'w') as f:
     f.write(f'steps 0-{df_start} copied from {os.path.abspath(source)}\n')
 
 
-def _copy_metrics(source: str, workdir: str, df_start: int) -> None:
+def _copy_metrics(source: str, workdir: str, df_start: int,
+                  sweep_settings: int | None = None) -> None:
+  """The source's rows up to `df_start`; for a sweep (`sweep_settings` settings), the first
+  setting's rows once per setting (they shared the pre-training)."""
   path = os.path.join(source, 'metrics.csv')
   if not os.path.exists(path):
     return
@@ -76,6 +94,11 @@ def _copy_metrics(source: str, workdir: str, df_start: int) -> None:
     reader = csv.DictReader(f)
     rows = [r for r in reader if int(r['step']) <= df_start]
     columns = reader.fieldnames
+  if sweep_settings:
+    rows = [{**r, 'setting': k} for k in range(sweep_settings)
+            for r in rows if r.get('setting') in (None, '', '0')]
+    rows.sort(key=lambda r: int(r['step']))  # stable: setting-major within a step
+    columns = ['step', 'setting'] + [c for c in columns if c not in ('step', 'setting')]
   with open(os.path.join(workdir, 'metrics.csv'), 'w', newline='') as f:
     writer = csv.DictWriter(f, columns)
     writer.writeheader()
@@ -91,3 +114,12 @@ def _copy_evaluations(source: str, workdir: str, df_start: int) -> None:
     stem = name.removesuffix('.npz')
     if stem.startswith('step_') and stem[5:].isdigit() and int(stem[5:]) <= df_start:
       shutil.copy2(os.path.join(directory, name), os.path.join(workdir, EVAL_DIR, name))
+
+
+def _num_settings(flat: dict) -> int:
+  """Settings of a saved (flat) config: the product of its swept lists' lengths."""
+  count = 1
+  for key, value in flat.items():
+    if key.startswith('sweep.agent.') and isinstance(value, str) and value.strip():
+      count *= len([part for part in value.split(',') if part.strip()])
+  return count

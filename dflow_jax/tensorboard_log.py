@@ -19,11 +19,12 @@ def _summary_writer_class():
 
 
 class TensorBoardLog:
-  """Means over seeds: of each chunk's metrics (tag = metric name) and of each evaluation."""
+  """Means over seeds (of each setting, in a sweep): of each chunk's metrics (tag = metric name) and of each evaluation."""
 
-  def __init__(self, workdir: str, resume_step: int = 0):
+  def __init__(self, workdir: str, resume_step: int = 0, num_settings: int = 1):
+    """A sweep (`num_settings` > 1) logs each setting's mean under `<name>/setting_<k>`."""
     writer_class = _summary_writer_class()
-    self.writer = None
+    self.writer, self.num_settings = None, num_settings
     if writer_class is not None:
       # On resume, TensorBoard hides the events past the restored step that a killed run
       # wrote, as MetricsLog drops its rows; events at the restored step itself are kept.
@@ -39,7 +40,11 @@ class TensorBoardLog:
     if self.writer is None:
       return
     for name, values in metrics.items():
-      self.writer.add_scalar(name, float(np.mean(values)), step)
+      if self.num_settings == 1:
+        self.writer.add_scalar(name, float(np.mean(values)), step)
+        continue
+      for k, part in enumerate(np.split(np.asarray(values), self.num_settings)):
+        self.writer.add_scalar(f'{name}/setting_{k}', float(np.mean(part)), step)
 
   def evaluation(self, result: dict) -> None:
     """An env evaluation ([S, E] arrays): the mean score (or return) and episode length."""

@@ -49,12 +49,16 @@ def over_seeds(fn, seeds_per_vmap: int = 0):
   return mapped
 
 
-def seed_keys(seed: int, num_seeds: int):
-  return jax.random.split(jax.random.PRNGKey(seed), num_seeds)
+def seed_keys(seed: int, num_seeds: int, num_settings: int = 1):
+  """One key per agent: a sweep's settings (setting-major) all start from the keys of a plain
+  run's seeds, so setting k's seeds start where a separate run of setting k would."""
+  return jnp.tile(jax.random.split(jax.random.PRNGKey(seed), num_seeds), (num_settings, 1))
 
 
-def init_states(agent: Agent, seed: int, num_seeds: int, seeds_per_vmap: int = 0) -> AgentState:
-  return jax.jit(over_seeds(agent.init, seeds_per_vmap))(seed_keys(seed, num_seeds))
+def init_states(agent: Agent, seed: int, num_seeds: int, seeds_per_vmap: int = 0,
+                num_settings: int = 1) -> AgentState:
+  return jax.jit(over_seeds(agent.init, seeds_per_vmap))(
+      seed_keys(seed, num_seeds, num_settings))
 
 
 def abstract_states(agent: Agent, num_seeds: int):
@@ -119,21 +123,22 @@ def finite_per_seed(metrics: dict, states: AgentState) -> dict:
 
 
 def make_chunk(agent: Agent, phase: str, batch_size: int, length: int, seeds_per_vmap: int = 0):
-  """A jitted function (states, dataset) -> (states, per-seed metrics averaged over the chunk,
-  per-seed finiteness of those metrics and of the new states: `finite_per_seed`).
+  """A jitted function (states, dataset, hparams=None) -> (states, per-seed metrics averaged
+  over the chunk, per-seed finiteness of those metrics and of the new states:
+  `finite_per_seed`). `hparams`: a sweep's per-agent values ({key: [A]}, sweep.agent_hparams),
+  traced, so one compiled chunk serves every setting; None keeps the config's constants.
 
   The input states are donated: their buffers are reused for the output, so the states are not
   held twice (the caller must not read the states it passed in; pass a copy to keep them).
   """
-  update = _update_fn(agent, phase)
-
-  def per_seed(state: AgentState, dataset: Transitions):
+  def per_seed(state: AgentState, hparams, dataset: Transitions):
     rng, key = jax.random.split(state.rng)
+    update = _update_fn(agent.with_hparams(hparams), phase)
     return update(state.replace(rng=rng), dataset.sample(key, batch_size))
 
-  def chunk(states: AgentState, dataset: Transitions):
+  def chunk(states: AgentState, dataset: Transitions, hparams=None):
     def one_update(states, _):
-      return over_seeds(lambda s: per_seed(s, dataset), seeds_per_vmap)(states)
+      return over_seeds(lambda s, h: per_seed(s, h, dataset), seeds_per_vmap)(states, hparams)
     states, metrics = jax.lax.scan(one_update, states, None, length=length)
     metrics = jax.tree.map(lambda m: jnp.mean(m, axis=0), metrics)
     return states, metrics, finite_per_seed(metrics, states)

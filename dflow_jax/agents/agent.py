@@ -2,6 +2,9 @@
 
 Everything here is written for a single seed; train.py vmaps it over seeds.
 """
+import copy
+import dataclasses
+
 import flax.struct
 import jax
 import jax.numpy as jnp
@@ -66,6 +69,18 @@ class Agent:
 
   def _flow_value_apply(self, params, s, x, t, prev_action):
     return self.flow_value_net.apply(params, s, x, t, prev_action)
+
+  def with_hparams(self, hparams: dict | None) -> 'Agent':
+    """This agent with some hyper-parameters read from `hparams` ({config key: traced scalar},
+    a sweep's per-agent values) instead of the config's constants. Only keys that no shape or
+    branch depends on may be given (config.SWEEPABLE); the learning rate reaches the optimiser,
+    whose state has the same structure for any value."""
+    if not hparams:
+      return self
+    bound = copy.copy(self)
+    bound.cfg = dataclasses.replace(self.cfg, **hparams)
+    bound.optimizer = optax.adam(bound.cfg.learning_rate)
+    return bound
 
   @property
   def uses_prev_action(self) -> bool:

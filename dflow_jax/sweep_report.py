@@ -1,0 +1,91 @@
+"""What a sweep ends with: sweep_summary.md (one row per setting) and sweep.png (the final score
+against each swept value, seeds as points, mean and 95% CI as a line)."""
+import os
+
+import numpy as np
+
+from dflow_jax import scores, sweep
+
+SUMMARY = 'sweep_summary.md'
+FIGURE = 'sweep.png'
+
+
+def setting_rows(grid: list, num_seeds: int, per_agent: dict, headline: str) -> list:
+  """Per setting: its values, the headline's per-seed values with mean, IQM and CI over seeds,
+  and the mean of every other metric. `per_agent` maps names to [A] arrays (setting-major)."""
+  rows = []
+  for index, setting in enumerate(grid):
+    seeds = {name: np.asarray(values, np.float64)[index * num_seeds:(index + 1) * num_seeds]
+             for name, values in per_agent.items()}
+    rows.append({'setting': index, 'values': setting, 'per_seed': seeds[headline].tolist(),
+                 **scores.aggregate(seeds[headline]),
+                 'others': {name: float(np.mean(v)) for name, v in seeds.items()
+                            if name != headline}})
+  return rows
+
+
+def best(rows: list) -> dict:
+  """The setting with the highest mean headline (the first of equals)."""
+  return max(rows, key=lambda row: row['mean'])
+
+
+def markdown(dataset: str, headline: str, rows: list, num_seeds: int, what: str) -> str:
+  keys = list(rows[0]['values'])
+  others = list(rows[0]['others'])
+  header = ['setting', *keys, f'{headline} mean', '95% CI', 'IQM', *others]
+  lines = [f'# Sweep on {dataset}', '',
+           f'{len(rows)} settings x {num_seeds} seeds; {what}. Mean, IQM and 95% percentile '
+           f'bootstrap CI over the seeds of each setting ({", ".join(others) or "no other"} '
+           'column(s): means over seeds).', '',
+           '| ' + ' | '.join(header) + ' |', '|' + ' --- |' * len(header)]
+  for row in rows:
+    cells = [str(row['setting']), *(f'{row["values"][k]:g}' for k in keys),
+             f'{row["mean"]:.3f}', f'[{row["ci_low"]:.3f}, {row["ci_high"]:.3f}]',
+             f'{row["iqm"]:.3f}', *(f'{row["others"][o]:.3f}' for o in others)]
+    lines.append('| ' + ' | '.join(cells) + ' |')
+  top = best(rows)
+  lines += ['', f'best: setting {top["setting"]} ({sweep.label(top["values"])}), {headline} '
+                f'{top["mean"]:.3f} [{top["ci_low"]:.3f}, {top["ci_high"]:.3f}]']
+  return '\n'.join(lines) + '\n'
+
+
+def figure(path: str, rows: list, headline: str) -> str:
+  """One panel per swept key: the headline against that key's value. Settings that share the
+  other keys' values are joined by a line (mean, with the CI as a band); seeds are points."""
+  from dflow_jax.plots import _figure
+  keys = list(rows[0]['values'])
+  fig, axes = _figure(len(keys), columns=3)
+  for ax, key in zip(axes, keys, strict=True):
+    others = [k for k in keys if k != key]
+    groups = {}
+    for row in rows:
+      groups.setdefault(tuple(row['values'][k] for k in others), []).append(row)
+    for rest, members in groups.items():
+      members.sort(key=lambda row: row['values'][key])
+      x = np.array([row['values'][key] for row in members])
+      mean = np.array([row['mean'] for row in members])
+      name = ' '.join(f'{k}={v:g}' for k, v in zip(others, rest, strict=True)) or 'mean over seeds'
+      line, = ax.plot(x, mean, marker='o', label=name)
+      ax.fill_between(x, [row['ci_low'] for row in members],
+                      [row['ci_high'] for row in members], color=line.get_color(), alpha=0.2)
+      for row in members:
+        ax.scatter(np.full(len(row['per_seed']), row['values'][key]), row['per_seed'],
+                   color=line.get_color(), s=12, alpha=0.5)
+    values = [row['values'][key] for row in rows]
+    if min(values) > 0 and max(values) / min(values) >= 10:
+      ax.set_xscale('log')
+    ax.set(xlabel=f'agent.{key}', ylabel=headline, title=f'{headline} against {key}')
+    ax.legend(fontsize='small')
+  fig.savefig(path, dpi=100)
+  return path
+
+
+def write(workdir: str, config, per_agent: dict, headline: str, what: str) -> tuple[str, dict]:
+  """Writes sweep_summary.md and sweep.png; returns (the summary's text, a JSON-able record)."""
+  grid = sweep.settings(config)
+  rows = setting_rows(grid, config.num_seeds, per_agent, headline)
+  text = markdown(config.dataset, headline, rows, config.num_seeds, what)
+  with open(os.path.join(workdir, SUMMARY), 'w') as f:
+    f.write(text)
+  figure(os.path.join(workdir, FIGURE), rows, headline)
+  return text, {'headline': headline, 'settings': rows, 'best_setting': best(rows)['setting']}
