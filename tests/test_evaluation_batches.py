@@ -29,6 +29,25 @@ def test_batch_size_does_not_change_scores():
   assert runs[0]['returns'].shape == (2, 3) and len(np.unique(runs[0]['returns'])) == 6
 
 
+def test_a_sweeps_settings_are_evaluated_from_the_same_env_seeds():
+  """Setting k's seeds meet the start states a separate run of setting k meets: two settings
+  holding the same weights score alike, and like the plain run."""
+  from dflow_jax.evaluator import Evaluator, setting_result
+  env = make_eval_env(HOPPER)
+  observation_dim, action_dim = env.observation_space.shape[0], env.action_space.shape[0]
+  env.close()
+  config = tiny_config('div')
+  agent = Agent(agent_config(config.agent), observation_dim, action_dim)
+  plain = Evaluator(agent, HOPPER, None, run_seed=3, df_start=0)(
+      train.init_states(agent, 0, 2), step=0, episodes=2)
+  swept = Evaluator(agent, HOPPER, None, run_seed=3, df_start=0, num_settings=2)(
+      train.init_states(agent, 0, 2, num_settings=2), step=0, episodes=2)
+  assert swept['returns'].shape == (4, 2)
+  for k in (0, 1):
+    np.testing.assert_array_equal(setting_result(swept, k, 2)['returns'], plain['returns'])
+  assert len(np.unique(plain['returns'])) == 4  # distinct episodes: the check above can fail
+
+
 @pytest.mark.slow  # a whole run; `make test` stays under 10 minutes
 def test_evaluate_reprints_a_toy_runs_final_tables(tmp_path):
   from dflow_jax import run

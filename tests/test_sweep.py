@@ -8,6 +8,7 @@ import pytest
 
 from dflow_jax import run, sweep, train
 from dflow_jax.config import ConfigError, validate
+from dflow_jax.evaluate import evaluate_workdir
 from tests.conftest import tiny_config
 from tests.test_checkpoint import StopAfter
 from tests.test_train import assert_trees_close
@@ -98,3 +99,13 @@ def test_an_interrupted_sweep_resumes_to_the_uninterrupted_one(tmp_path, variant
   assert [row['values'] for row in record['settings']] == [low, high]
   assert len(record['settings'][0]['per_seed']) == config.num_seeds
   assert any('best: setting' in line for line in lines)
+  # evaluate: one setting reprints its seeds' final numbers; all settings, the table
+  workdir = str(tmp_path / 'cut')
+  one = evaluate_workdir(workdir, setting=1, log=lambda s: None)
+  np.testing.assert_allclose(one['eval']['true_reward'], record['settings'][1]['per_seed'],
+                             rtol=1e-6)
+  printed = []
+  evaluate_workdir(workdir, log=printed.append)
+  assert f'| 1 | {high[key]:g} |' in '\n'.join(printed)
+  with pytest.raises(ConfigError, match='settings are 0-1'):
+    evaluate_workdir(workdir, setting=2)
