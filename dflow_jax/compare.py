@@ -1,6 +1,7 @@
 """Runs side by side: a markdown table of their final scores and one learning-curve figure.
 
   python -m dflow_jax.compare --workdirs=runs/bc,runs/div,runs/dir [--out=runs/hopper]
+  python -m dflow_jax.compare --workdirs=runs/bc,runs/rho-sweep:0,runs/rho-sweep:2   # settings
 
 The first workdir is the baseline: every row also gives the probability that a seed of that run
 beats a seed of the baseline. Scores are each run's `final_eval.json` (the per-seed means of its
@@ -22,13 +23,31 @@ flags.DEFINE_string('out', None, 'Where comparison.md and comparison.png go (def
                     'first workdir\'s parent).')
 
 
-def final_scores(workdir: str) -> np.ndarray:
-  """Per-seed final scores of a finished run (its final_eval.json)."""
+def _run_and_setting(spec: str) -> tuple[str, int | None]:
+  """'runs/sweep:2' -> ('runs/sweep', 2): setting 2 of a sweep; a plain path -> (path, None)."""
+  path, _, setting = spec.rpartition(':')
+  if path and setting.isdigit():
+    return path, int(setting)
+  return spec, None
+
+
+def final_scores(spec: str) -> np.ndarray:
+  """Per-seed final scores of a finished run (its final_eval.json); `WORKDIR:K` names setting K
+  of a sweep."""
+  workdir, setting = _run_and_setting(spec)
   path = os.path.join(workdir, 'final_eval.json')
   if not os.path.isfile(path):
     raise ValueError(f'{workdir} holds no final_eval.json: not a finished run')
   with open(path) as f:
     saved = json.load(f)
+  if 'sweep' in saved:
+    rows = saved['sweep']['settings']
+    if setting is None or not 0 <= setting < len(rows):
+      raise ValueError(f'{workdir} is a sweep of {len(rows)} settings: name one as '
+                       f'{workdir}:K, K in 0-{len(rows) - 1} (the rows of its sweep_summary.md)')
+    return np.asarray(rows[setting]['per_seed'], np.float64)
+  if setting is not None:
+    raise ValueError(f'{workdir} is not a sweep: name it without :{setting}')
   key = 'normalized' if 'normalized' in saved else 'returns'
   if key not in saved:
     raise ValueError(f'{path} holds no environment scores (a toy task?)')
@@ -44,15 +63,32 @@ def table(workdirs: list[str]) -> str:
     per_seed = final_scores(workdir)
     summary = scores.aggregate(per_seed)
     improvement = scores.probability_of_improvement(per_seed, baseline)
-    lines.append(f'| {os.path.basename(os.path.normpath(workdir))} | {summary["mean"]:.1f} '
+    lines.append(f'| {_name(workdir)} | {summary["mean"]:.1f} '
                  f'[{summary["ci_low"]:.1f}, {summary["ci_high"]:.1f}] | {summary["iqm"]:.1f} | '
                  f'{improvement:.2f} | {" ".join(f"{v:.1f}" for v in per_seed)} |')
   return '\n'.join(lines)
 
 
+def _name(spec: str) -> str:
+  workdir, setting = _run_and_setting(spec)
+  name = os.path.basename(os.path.normpath(workdir))
+  return name if setting is None else f'{name} setting {setting}'
+
+
+def _eval_curve(spec: str) -> dict | None:
+  """The run's evaluation curve; for a sweep's setting, its seeds' columns."""
+  workdir, setting = _run_and_setting(spec)
+  curve = plots.read_eval_curve(workdir)
+  if curve is None or setting is None:
+    return curve
+  with open(os.path.join(workdir, 'config.json')) as f:
+    num_seeds = json.load(f)['num_seeds']
+  return {**curve, 'per_seed': curve['per_seed'][:, setting * num_seeds:(setting + 1) * num_seeds]}
+
+
 def figure(workdirs: list[str], path: str) -> str | None:
   """Every run's evaluation curve on one axis; None when no run has evaluation records."""
-  curves = [(os.path.basename(os.path.normpath(w)), plots.read_eval_curve(w)) for w in workdirs]
+  curves = [(_name(w), _eval_curve(w)) for w in workdirs]
   curves = [(name, curve) for name, curve in curves if curve is not None]
   if not curves:
     return None
