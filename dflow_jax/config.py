@@ -198,9 +198,10 @@ def base_config() -> ml_collections.ConfigDict:
   # end, `eval_samples` actions per seed, for learning_curves.png.
   c.toy_curves = True
   # How the seeds are batched, not what they compute: 0 puts all seeds in one vmap; n runs groups
-  # of n one after another (faster on CPU for wide networks). Not part of the agent, so changing
-  # it recompiles nothing keyed on the agent.
-  c.seeds_per_vmap = 0
+  # of n one after another (faster on CPU for wide networks); 'auto' (train.seeds_per_vmap):
+  # groups of one on a CPU for layers 256 wide or wider, else one vmap. Not part of the agent, so
+  # changing it recompiles nothing keyed on the agent. ('auto' or an integer: an untyped field.)
+  c.seeds_per_vmap = ml_collections.FieldReference('auto', field_type=object)
   c.agent = ml_collections.ConfigDict(dataclasses.asdict(AgentConfig()))
   # Values to sweep in one compiled program, e.g. sweep.agent.rho = '0.01,0.1,1' (sweep.py):
   # the grid over every listed key, num_seeds seeds per setting. '' = not swept.
@@ -294,8 +295,11 @@ def validate(config: ml_collections.ConfigDict, dataset_size: int | None = None)
                    ('eval_interval', 0), ('seed', 0), ('flow_value_warmup', 0), ('agent.flow_steps', 1),
                    ('agent.time_dim', 2), ('agent.steps_per_state', 0),
                    ('agent.num_samples', 1), ('agent.scan_unroll', 1),
-                   ('seeds_per_vmap', 0), ('eval_batch_envs', 1)]:
+                   ('eval_batch_envs', 1)]:
     _int_at_least(config, key, low)
+  spv = config.seeds_per_vmap
+  if spv != 'auto' and (isinstance(spv, bool) or not isinstance(spv, numbers.Integral) or spv < 0):
+    _fail('seeds_per_vmap', spv, "must be 'auto' or an integer >= 0 (0: all seeds in one vmap)")
   if config.seed > MAX_SEED:  # jax.random.PRNGKey keeps 32 bits: 2**32 would alias seed 0
     _fail('seed', config.seed, f'must be an integer in [0, {MAX_SEED}] (a 32-bit PRNG seed)')
   _one_of(config, 'agent.variant', VARIANTS)

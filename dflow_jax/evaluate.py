@@ -148,7 +148,7 @@ def evaluate_workdir(workdir: str, step: int | None = None, episodes: int | None
   `num_samples` overrides how the agent acts (best of N by Q); it changes no trained weight.
   `setting`: one setting of a sweep (default: all of them).
   """
-  from dflow_jax import data, evaluator, plots, sweep
+  from dflow_jax import data, evaluator, plots, sweep, train
   from dflow_jax.config import ConfigError
   from dflow_jax.data import minari_io, registry
   from dflow_jax.envs.evaluation import reference_range
@@ -178,7 +178,8 @@ def evaluate_workdir(workdir: str, step: int | None = None, episodes: int | None
     config, states = _one_setting(config, states, setting)
     suffix += f'_setting_{setting}'
   env_eval = evaluator.Evaluator(agent, recipe, reference_range(meta), config.seed,
-                                 evaluator.decision_flow_start(config), config.seeds_per_vmap,
+                                 evaluator.decision_flow_start(config),
+                                 train.seeds_per_vmap(config),
                                  config.eval_batch_envs, sweep.num_settings(config))
   result = env_eval(states, step, episodes or config.final_eval_episodes)
   path = evaluator.save_record(workdir, result,
@@ -203,7 +204,7 @@ def evaluate_workdir(workdir: str, step: int | None = None, episodes: int | None
     for video_path in record_first_episodes(
         agent, states, recipe, env_seed, action_seed, result['behavior'],
         lambda seed: os.path.join(directory, f'step_{step}_seed_{seed}.mp4'),
-        config.seeds_per_vmap):
+        train.seeds_per_vmap(config)):
       log(f'video: {video_path}')
   return result
 
@@ -220,7 +221,7 @@ def evaluate_in_memory_task(workdir: str, config, step: int | None, log=print,
                             critic: bool = False, setting: int | None = None) -> dict:
   """A toy run: the sampled-action tables training printed at its end (the same numbers for the
   same step, being drawn from the checkpointed rng), eval_summary.md and the action figure."""
-  from dflow_jax import plots, run, sweep
+  from dflow_jax import plots, run, sweep, train
   dataset, agent = run.prepare(config)
   step, states = restore_states(workdir, config, agent, step)
   if setting is not None and sweep.is_sweep(config):
@@ -237,7 +238,7 @@ def evaluate_in_memory_task(workdir: str, config, step: int | None, log=print,
   figure = plots.action_samples(agent, states, dataset,
                                 os.path.join(workdir, plots.ACTION_SAMPLES),
                                 dataset_name=config.dataset,
-                                seeds_per_vmap=config.seeds_per_vmap)
+                                seeds_per_vmap=train.seeds_per_vmap(config))
   if figure:
     log(f'action samples: {figure}')
   if critic:

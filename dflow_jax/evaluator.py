@@ -48,7 +48,7 @@ class Evaluator:
     if not meta.get('eval_env'):
       return None
     return cls(agent, meta['eval_env'], evaluation.reference_range(meta), config.seed,
-               decision_flow_start(config), config.seeds_per_vmap, config.eval_batch_envs,
+               decision_flow_start(config), train.seeds_per_vmap(config), config.eval_batch_envs,
                sweep.num_settings(config))
 
   def __call__(self, states, step: int, episodes: int) -> dict:

@@ -131,6 +131,60 @@ def _plot_eval(ax, curve: dict):
   ax.set(title='evaluation (faint: each seed)', xlabel='training step', ylabel=curve['score'])
 
 
+def _sweep_labels(workdir: str) -> list | None:
+  """A sweep's setting labels, from its config.json (None for a plain run)."""
+  from dflow_jax import sweep
+  from dflow_jax.config import base_config
+  path = os.path.join(workdir, 'config.json')
+  if not os.path.isfile(path):
+    return None
+  with open(path) as f:
+    saved = json.load(f)
+  if not any(v for v in saved.get('sweep', {}).get('agent', {}).values()):
+    return None
+  config = base_config()
+  config.sweep.update(saved['sweep'])
+  config.num_seeds = saved['num_seeds']
+  return [f'{k}: {sweep.label(setting)}' for k, setting in enumerate(sweep.settings(config))]
+
+
+def _toy_task(workdir: str):
+  from dflow_jax import data
+  with open(os.path.join(workdir, 'config.json')) as f:
+    return data.IN_MEMORY.get(json.load(f).get('dataset'))
+
+
+def _plot_eval_per_setting(ax, curve: dict, labels: list):
+  """A sweep's evaluations: per setting, the mean over its seeds with a 95% bootstrap band."""
+  steps = curve['steps']
+  for k, (label, seeds) in enumerate(zip(labels, np.split(curve['per_seed'], len(labels),
+                                                              axis=1), strict=True)):
+    bands = np.array([scores.bootstrap_ci(values) for values in seeds])
+    line, = ax.plot(steps, seeds.mean(axis=1), markersize=3, label=label,
+                    marker='o' if len(steps) < _MARKED_POINTS else None, color=f'C{k % 10}')
+    ax.fill_between(steps, bands[:, 0], bands[:, 1], color=line.get_color(), alpha=0.15)
+  ax.set(title='evaluation per setting (mean over seeds, 95% CI)', xlabel='training step',
+         ylabel=curve['score'])
+
+
+def _plot_per_setting(ax, title: str, rows: list, column: str, labels: list,
+                      log_scale: bool = True):
+  """A sweep's metric: per setting, the mean over its seeds at each step."""
+  positive = True
+  for k, label in enumerate(labels):
+    kept = [r for r in rows if r.get(column) and int(r.get('setting') or 0) == k]
+    if not kept:
+      continue
+    at, index = np.unique([int(r['step']) for r in kept], return_inverse=True)
+    values = np.array([float(r[column]) for r in kept])
+    positive &= bool(np.all(values > 0))
+    ax.plot(at, np.bincount(index, values) / np.bincount(index), color=f'C{k % 10}',
+            label=label, marker='o' if len(at) < _MARKED_POINTS else None, markersize=3)
+  if log_scale and positive:
+    ax.set_yscale('log')
+  ax.set(title=f'{title} (per setting)', xlabel='training step')
+
+
 def _plot_loss(ax, name: str, steps, values, log_scale: bool = True):
   at, index = np.unique(steps, return_inverse=True)
   mean = np.bincount(index, values) / np.bincount(index)
@@ -157,20 +211,32 @@ def learning_curves(workdir: str) -> list[str]:
   if num_panels == 0:
     return []
   start = _decision_flow_start(workdir, curve)
+  labels = _sweep_labels(workdir)
   figure, axes = _figure(num_panels, columns=3)
   panels = iter(axes)
   if curve is not None:
     ax = next(panels)
-    _plot_eval(ax, curve)
+    if labels:
+      _plot_eval_per_setting(ax, curve, labels)
+    else:
+      _plot_eval(ax, curve)
     _mark_decision_flow(ax, start)
     ax.legend(fontsize='small')
+  rows = read_metrics(os.path.join(workdir, 'metrics.csv')) if labels else []
   for title, (steps, values) in toy_curves.items():
     ax = next(panels)
-    _plot_loss(ax, title, steps, values, log_scale=False)
+    if labels:
+      column = 'toy/' + next(name for name, t in _toy_task(workdir).curves if t == title)
+      _plot_per_setting(ax, title, rows, column, labels, log_scale=False)
+    else:
+      _plot_loss(ax, title, steps, values, log_scale=False)
     _mark_decision_flow(ax, start)
   for name, (steps, values) in losses.items():
     ax = next(panels)
-    _plot_loss(ax, name, steps, values)
+    if labels:
+      _plot_per_setting(ax, name, rows, name, labels)
+    else:
+      _plot_loss(ax, name, steps, values)
     _mark_decision_flow(ax, start)
   axes[-1].legend(fontsize='small')
   path = os.path.join(workdir, LEARNING_CURVES)

@@ -181,10 +181,10 @@ def _restore_or_init(config, workdir: str, agent: Agent, log, init_from: str | N
   if step:
     log(f'resumed from the checkpoint at step {step} in {checkpointer.directory}')
   else:
-    states = train.init_states(agent, config.seed, config.num_seeds, config.seeds_per_vmap,
+    states = train.init_states(agent, config.seed, config.num_seeds, train.seeds_per_vmap(config),
                                sweep.num_settings(config))
   if step == 0 and schedule.df_start == 0:
-    states = train.start_decision_flow(agent, states, config.seeds_per_vmap)
+    states = train.start_decision_flow(agent, states, train.seeds_per_vmap(config))
   return step, states, checkpointer
 
 
@@ -200,7 +200,7 @@ def _train_loop(config, workdir: str, agent: Agent, dataset, step: int, states, 
   metrics_log = MetricsLog(os.path.join(workdir, 'metrics.csv'),
                            set().union(*names.values(), toy_curves.names), step,
                            seeds_per_setting=config.num_seeds if sweep.is_sweep(config) else None)
-  chunks = train.ChunkCache(agent, config.batch_size, config.seeds_per_vmap)
+  chunks = train.ChunkCache(agent, config.batch_size, train.seeds_per_vmap(config))
   hparams = sweep.agent_hparams(config)  # a sweep's per-agent values (None: a plain run)
   num_agents = sweep.num_agents(config)
   latest_score = ''
@@ -224,7 +224,7 @@ def _train_loop(config, workdir: str, agent: Agent, dataset, step: int, states, 
       tensorboard.scalars(step, metrics)
       bar.update(length)
       if step == schedule.df_start:
-        states = train.start_decision_flow(agent, states, config.seeds_per_vmap)
+        states = train.start_decision_flow(agent, states, train.seeds_per_vmap(config))
       if env_eval is not None and step < total and _crossed(step, length, config.eval_interval):
         result = env_eval(states, step, config.eval_episodes)
         evaluator.save_record(workdir, result)
@@ -273,7 +273,7 @@ def _final_evaluation(config, workdir: str, agent: Agent, dataset, step: int, st
     json.dump(saved, f, indent=2)
   # Drawn after final_eval.json is written: a plotting failure loses no result.
   figures = plots.run_figures(workdir, agent, states, dataset, config.dataset,
-                              config.seeds_per_vmap)
+                              train.seeds_per_vmap(config))
   if figures:
     text += '\nplots: ' + ', '.join(figures)
   log(text)
@@ -334,7 +334,7 @@ class _ToyCurves:
 
     def measure(states, behavior):
       actions = train.sample_actions(agent, states, observation, config.eval_samples, behavior,
-                                     config.seeds_per_vmap)
+                                     train.seeds_per_vmap(config))
       values = task.metrics(actions)
       return {f'toy/{name}': values[name] for name in followed}
     self._measure = jax.jit(measure, static_argnums=1)
@@ -356,11 +356,11 @@ def evaluate_toy(config, agent: Agent, states, dataset) -> dict:
   result = {}
   for prefix, behavior in (('', False), ('behavior/', True)):
     actions = train.sample_actions(agent, states, observation, config.eval_samples, behavior,
-                                   config.seeds_per_vmap)
+                                   train.seeds_per_vmap(config))
     result.update({prefix + k: v for k, v in jax.device_get(task.metrics(actions)).items()})
   if agent.cfg.variant not in ('bc', 'fql'):  # FQL's one-step policy has no flow path
     result['divergence'] = jax.device_get(train.divergence_from_behavior(
-        agent, states, observation, config.eval_samples, config.seeds_per_vmap))
+        agent, states, observation, config.eval_samples, train.seeds_per_vmap(config)))
   return result
 
 

@@ -95,6 +95,7 @@ def test_an_interrupted_sweep_resumes_to_the_uninterrupted_one(tmp_path, variant
   assert f'| 0 | {low[key]:g} |' in summary and f'| 1 | {high[key]:g} |' in summary
   assert 'best: setting' in summary
   assert (tmp_path / 'cut' / 'sweep.png').stat().st_size > 0
+  assert (tmp_path / 'cut' / 'learning_curves.png').stat().st_size > 0  # a line per setting
   record = json.load(open(tmp_path / 'cut' / 'final_eval.json'))['sweep']
   assert [row['values'] for row in record['settings']] == [low, high]
   assert len(record['settings'][0]['per_seed']) == config.num_seeds

@@ -155,3 +155,12 @@ def test_flow_value_warmup_trains_the_flow_value_and_leaves_the_policy():
   assert max(moved) > 0
   assert 'df/flow_value_loss' in metrics and 'policy/fm_loss' not in metrics
   assert int(after.step[0]) == int(before.step[0]) + 3
+
+
+def test_auto_seed_grouping_runs_wide_networks_seed_after_seed_on_a_cpu():
+  narrow = tiny_config('dir')
+  assert narrow.seeds_per_vmap == 'auto' and train.seeds_per_vmap(narrow) == 0
+  wide = tiny_config('dir', **{'agent.velocity_hidden': (64, 256)})
+  assert train.seeds_per_vmap(wide) == (1 if jax.default_backend() == 'cpu' else 0)
+  wide.seeds_per_vmap = 4  # a number is taken as given
+  assert train.seeds_per_vmap(wide) == 4
