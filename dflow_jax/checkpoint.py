@@ -4,6 +4,7 @@
 owner), which resumption and evaluation check a config against.
 """
 import json
+import math
 import os
 
 import jax
@@ -71,7 +72,12 @@ class Checkpointer:
     step = self.latest_step() if step is None else step
     if step is None:
       raise FileNotFoundError(f'no checkpoint in {self.directory}')
-    target = jax.tree.map(ocp.utils.to_shape_dtype_struct, abstract_state)
+    # Leaves without a sharding come back on the default device, whatever devices saved them.
+    default = jax.sharding.SingleDeviceSharding(jax.devices()[0])
+    target = jax.tree.map(
+        lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype,
+                                       sharding=getattr(x, 'sharding', None) or default),
+        abstract_state)
     return self.manager.restore(step, args=ocp.args.StandardRestore(target))
 
   def stored_shapes(self, step: int):
@@ -82,10 +88,26 @@ class Checkpointer:
       with open(path) as f:
         leaves = json.load(f)['tree_metadata'].values()
       # Empty optimiser states are recorded as None leaves without a shape; pytrees drop them.
-      return sorted(tuple(leaf['value_metadata']['write_shape']) for leaf in leaves
-                    if leaf['value_metadata']['value_type'] != 'None')
+      shapes = [tuple(leaf['value_metadata']['write_shape']) for leaf in leaves
+                if leaf['value_metadata']['value_type'] != 'None']
     except (OSError, KeyError, TypeError, ValueError):
       return None
+    # A state split over devices records each device's part: its agent axis times the devices.
+    devices = self._agent_devices(step)
+    return sorted((shape[0] * devices,) + shape[1:] if shape else shape for shape in shapes)
+
+  def _agent_devices(self, step: int) -> int:
+    """Over how many devices the checkpoint at `step` split the agent axis (1: not split)."""
+    path = os.path.join(self.directory, str(step), 'default', '_sharding')
+    try:
+      with open(path) as f:
+        shardings = [json.loads(text) for text in json.load(f).values()]
+    except (OSError, TypeError, ValueError):
+      return 1
+    counts = {math.prod(sharding['shape']) for sharding in shardings
+              if isinstance(sharding, dict) and sharding.get('partition_spec', [None])[:1]
+              == ['agents']}
+    return counts.pop() if len(counts) == 1 else 1
 
   def close(self):
     self.manager.close()

@@ -139,7 +139,7 @@ def flat_config(tree: dict, prefix: str = '') -> dict:
 RESUMABLE_CHANGES = frozenset({
     'progress_bar', 'save_interval', 'max_to_keep', 'eval_samples', 'chunk_size', 'df_steps',
     'eval_episodes', 'final_eval_episodes', 'eval_interval', 'seeds_per_vmap',
-    'eval_batch_envs', 'toy_curves'})
+    'eval_batch_envs', 'toy_curves', 'devices'})
 
 
 def read_config_file(path: str) -> dict | None:
@@ -202,6 +202,9 @@ def base_config() -> ml_collections.ConfigDict:
   # groups of one on a CPU for layers 256 wide or wider, else one vmap. Not part of the agent, so
   # changing it recompiles nothing keyed on the agent. ('auto' or an integer: an untyped field.)
   c.seeds_per_vmap = ml_collections.FieldReference('auto', field_type=object)
+  # Devices the agents (seeds x sweep settings) are split over: 0 = every device JAX sees. Not
+  # part of what is computed: a run resumes and evaluates on any count.
+  c.devices = 0
   c.agent = ml_collections.ConfigDict(dataclasses.asdict(AgentConfig()))
   # Values to sweep in one compiled program, e.g. sweep.agent.rho = '0.01,0.1,1' (sweep.py):
   # the grid over every listed key, num_seeds seeds per setting. '' = not swept.
@@ -295,7 +298,7 @@ def validate(config: ml_collections.ConfigDict, dataset_size: int | None = None)
                    ('eval_interval', 0), ('seed', 0), ('flow_value_warmup', 0), ('agent.flow_steps', 1),
                    ('agent.time_dim', 2), ('agent.steps_per_state', 0),
                    ('agent.num_samples', 1), ('agent.scan_unroll', 1),
-                   ('eval_batch_envs', 1)]:
+                   ('eval_batch_envs', 1), ('devices', 0)]:
     _int_at_least(config, key, low)
   spv = config.seeds_per_vmap
   if spv != 'auto' and (isinstance(spv, bool) or not isinstance(spv, numbers.Integral) or spv < 0):

@@ -12,6 +12,7 @@ from tqdm import tqdm
 from dflow_jax import (
   checkpoint,
   data,
+  devices,
   evaluator,
   guard,
   plots,
@@ -125,15 +126,18 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   """
   messages = []  # after `header`: nothing is printed before every input has been accepted
   dataset, agent = prepare(config, messages.append)
+  # Refused here, before any file is written, when the devices do not split the agents.
+  mesh = devices.agent_mesh(config.devices, sweep.num_agents(config))
   step, states, checkpointer = _restore_or_init(config, workdir, agent, messages.append,
-                                                init_from)
+                                                init_from, mesh)
+  dataset = devices.place_everywhere(dataset, mesh)
   for line in [*header, *messages]:
     log(line)
   env_eval = evaluator.Evaluator.for_run(config, agent)
   tensorboard = TensorBoardLog(workdir, step, sweep.num_settings(config))
   try:
     step, states = _train_loop(config, workdir, agent, dataset, step, states, checkpointer,
-                               env_eval, tensorboard, stop)
+                               env_eval, tensorboard, stop, mesh)
   except guard.NonFinite as e:
     tensorboard.close()
     guard.write_stop_record(workdir, e)
@@ -145,7 +149,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
                            log)
 
 
-def _restore_or_init(config, workdir: str, agent: Agent, log, init_from: str | None):
+def _restore_or_init(config, workdir: str, agent: Agent, log, init_from: str | None,
+                     mesh=None):
   """(step, seed-stacked states, checkpointer): the workdir's latest checkpoint, else
   `init_from`'s pre-training, else fresh states; writes config.json and its copy beside the
   checkpoints. Every check comes before the first write: a refused run changes no file."""
@@ -161,7 +166,8 @@ def _restore_or_init(config, workdir: str, agent: Agent, log, init_from: str | N
   abstract = train.abstract_states(agent, sweep.num_agents(config))
   step = checkpointer.latest_step() or 0
   # A damaged checkpoint is refused here, before anything is written.
-  states = restore_checked(checkpointer, abstract, step) if step else None
+  # Restored split over this run's devices, whatever number saved it.
+  states = restore_checked(checkpointer, devices.abstract_on(abstract, mesh), step) if step else None
   os.makedirs(workdir, exist_ok=True)
   # Written before any checkpoint, so that no checkpoint is ever without its owner's config.
   with open(os.path.join(workdir, 'config.json'), 'w') as f:
@@ -176,7 +182,7 @@ def _restore_or_init(config, workdir: str, agent: Agent, log, init_from: str | N
                                   checkpointer,
                                   sweep.num_settings(config) if sweep.is_sweep(config) else None)
     step = checkpointer.latest_step()
-    states = restore_checked(checkpointer, abstract, step)
+    states = restore_checked(checkpointer, devices.abstract_on(abstract, mesh), step)
 
   if step:
     log(f'resumed from the checkpoint at step {step} in {checkpointer.directory}')
@@ -185,11 +191,11 @@ def _restore_or_init(config, workdir: str, agent: Agent, log, init_from: str | N
                                sweep.num_settings(config))
   if step == 0 and schedule.df_start == 0:
     states = train.start_decision_flow(agent, states, train.seeds_per_vmap(config))
-  return step, states, checkpointer
+  return step, devices.place_agents(states, mesh), checkpointer
 
 
 def _train_loop(config, workdir: str, agent: Agent, dataset, step: int, states, checkpointer,
-                env_eval, tensorboard, stop: StopRequest | None):
+                env_eval, tensorboard, stop: StopRequest | None, mesh=None):
   """Trains chunk by chunk from `step` to the end of the schedule, logging, evaluating and
   saving checkpoints on the way; returns (step, states). Closes the checkpointer; raises
   Interrupted after saving when `stop` is requested."""
@@ -200,8 +206,9 @@ def _train_loop(config, workdir: str, agent: Agent, dataset, step: int, states, 
   metrics_log = MetricsLog(os.path.join(workdir, 'metrics.csv'),
                            set().union(*names.values(), toy_curves.names), step,
                            seeds_per_setting=config.num_seeds if sweep.is_sweep(config) else None)
-  chunks = train.ChunkCache(agent, config.batch_size, train.seeds_per_vmap(config))
-  hparams = sweep.agent_hparams(config)  # a sweep's per-agent values (None: a plain run)
+  chunks = train.ChunkCache(agent, config.batch_size, train.seeds_per_vmap(config), mesh)
+  # A sweep's per-agent values (None: a plain run), beside the agents they belong to.
+  hparams = devices.place_agents(sweep.agent_hparams(config), mesh)
   num_agents = sweep.num_agents(config)
   latest_score = ''
   bar = tqdm(total=total, initial=step, unit='step', dynamic_ncols=True,
@@ -224,7 +231,8 @@ def _train_loop(config, workdir: str, agent: Agent, dataset, step: int, states, 
       tensorboard.scalars(step, metrics)
       bar.update(length)
       if step == schedule.df_start:
-        states = train.start_decision_flow(agent, states, train.seeds_per_vmap(config))
+        states = devices.place_agents(
+            train.start_decision_flow(agent, states, train.seeds_per_vmap(config)), mesh)
       if env_eval is not None and step < total and _crossed(step, length, config.eval_interval):
         result = env_eval(states, step, config.eval_episodes)
         evaluator.save_record(workdir, result)

@@ -140,7 +140,8 @@ def finite_per_seed(metrics: dict, states: AgentState) -> dict:
   return {'metrics': all_finite(metrics), 'parameters': all_finite(states)}
 
 
-def make_chunk(agent: Agent, phase: str, batch_size: int, length: int, seeds_per_vmap: int = 0):
+def make_chunk(agent: Agent, phase: str, batch_size: int, length: int, seeds_per_vmap: int = 0,
+               mesh=None):
   """A jitted function (states, dataset, hparams=None) -> (states, per-seed metrics averaged
   over the chunk, per-seed finiteness of those metrics and of the new states:
   `finite_per_seed`). `hparams`: a sweep's per-agent values ({key: [A]}, sweep.agent_hparams),
@@ -148,6 +149,9 @@ def make_chunk(agent: Agent, phase: str, batch_size: int, length: int, seeds_per
 
   The input states are donated: their buffers are reused for the output, so the states are not
   held twice (the caller must not read the states it passed in; pass a copy to keep them).
+
+  `mesh` (devices.agent_mesh): the chunk runs on each device for the agents it holds
+  (shard_map over the agent axis, the dataset copied to each), so no device waits on another.
   """
   def per_seed(state: AgentState, hparams, dataset: Transitions):
     rng, key = jax.random.split(state.rng)
@@ -161,7 +165,20 @@ def make_chunk(agent: Agent, phase: str, batch_size: int, length: int, seeds_per
     metrics = jax.tree.map(lambda m: jnp.mean(m, axis=0), metrics)
     return states, metrics, finite_per_seed(metrics, states)
 
-  return jax.jit(chunk, donate_argnums=0)
+  if mesh is None:
+    return jax.jit(chunk, donate_argnums=0)
+  from jax.sharding import PartitionSpec
+
+  from dflow_jax.devices import AXIS
+  agents, everywhere = PartitionSpec(AXIS), PartitionSpec()
+
+  def on_mesh(states, dataset, hparams=None):
+    if hparams is None:
+      return jax.shard_map(lambda s, d: chunk(s, d), mesh=mesh, in_specs=(agents, everywhere),
+                           out_specs=agents)(states, dataset)
+    return jax.shard_map(chunk, mesh=mesh, in_specs=(agents, everywhere, agents),
+                         out_specs=agents)(states, dataset, hparams)
+  return jax.jit(on_mesh, donate_argnums=0)
 
 
 # Compiled chunks of this process. Agents compare by (config, dims), so a resumed or repeated
@@ -172,14 +189,15 @@ _COMPILED_CHUNKS = {}
 class ChunkCache:
   """Compiled chunks by (phase, length): each shape compiles once per process."""
 
-  def __init__(self, agent: Agent, batch_size: int, seeds_per_vmap: int = 0):
+  def __init__(self, agent: Agent, batch_size: int, seeds_per_vmap: int = 0, mesh=None):
     self.agent, self.batch_size, self.seeds_per_vmap = agent, batch_size, seeds_per_vmap
+    self.mesh = mesh
 
   def __call__(self, phase: str, length: int):
-    key = (self.agent, phase, self.batch_size, length, self.seeds_per_vmap)
+    key = (self.agent, phase, self.batch_size, length, self.seeds_per_vmap, self.mesh)
     if key not in _COMPILED_CHUNKS:
       _COMPILED_CHUNKS[key] = make_chunk(self.agent, phase, self.batch_size, length,
-                                         self.seeds_per_vmap)
+                                         self.seeds_per_vmap, self.mesh)
     return _COMPILED_CHUNKS[key]
 
 
