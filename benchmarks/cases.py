@@ -69,9 +69,11 @@ class UpdateCase:
   scan_unroll: int = 1
   seeds_per_vmap: int = 0  # how the seeds are batched (config.seeds_per_vmap), not the agent
   matmul_dtype: str = 'float32'
+  remat: bool = False  # bptt: agent.bptt_remat
 
   def label(self) -> str:
     knobs = [name for name, on in [
+        ('remat', self.remat),
         (f'unroll={self.scan_unroll}', self.scan_unroll != 1),
         (f'seeds_per_vmap={self.seeds_per_vmap}', self.seeds_per_vmap != 0),
         (self.matmul_dtype, self.matmul_dtype != 'float32')] if on]
@@ -83,7 +85,7 @@ def agent_config_of(size: Size, case: UpdateCase) -> AgentConfig:
   return dataclasses.replace(
       size.agent, variant=case.variant, flow_steps=case.flow_steps,
       steps_per_state=case.steps_per_state, scan_unroll=case.scan_unroll,
-      matmul_dtype=case.matmul_dtype)
+      matmul_dtype=case.matmul_dtype, bptt_remat=case.remat)
 
 
 def agent_factory(size: Size):

@@ -124,6 +124,8 @@ class Runner:
     for name in s.sizes:  # toy first, and within a size by seeds: the big cases come last
       size = self.size(name)
       todo = [cases.default_case(size, variant, s) for variant in s.variants]
+      # bptt's gradient through the scan: with and without recomputing the steps' activations
+      todo += [dataclasses.replace(case, remat=True) for case in todo if case.variant == 'bptt']
       if name in s.sweep_sizes:
         todo += [case for variant in s.sweep_variants for case in cases.sweep(size, variant, s)]
       for case in sorted(dict.fromkeys(todo), key=lambda case: case.seeds):

@@ -67,6 +67,9 @@ class AgentConfig:
   steps_per_state: int = 0  # flow steps per state in the DF losses; 0 means all T
   num_samples: int = 1  # candidates per state when acting, ranked by Q
   scan_unroll: int = 1
+  # bptt: recompute each ODE step's activations in the backward pass instead of storing all T
+  # (less memory, one more forward pass per step)
+  bptt_remat: bool = False
   matmul_dtype: str = 'float32'  # 'bfloat16': Dense layers compute in bf16, params stay f32
 
   @property
@@ -314,6 +317,7 @@ def validate(config: ml_collections.ConfigDict, dataset_size: int | None = None)
   _one_of(config, 'agent.dir_target', DIR_TARGETS)
   _one_of(config, 'agent.dir_objective', DIR_OBJECTIVES)
   _one_of(config, 'agent.use_prev_action', (True, False))
+  _one_of(config, 'agent.bptt_remat', (True, False))
   _one_of(config, 'agent.matmul_dtype', MATMUL_DTYPES)
   _one_of(config, 'progress_bar', (True, False))
   _one_of(config, 'toy_curves', (True, False))

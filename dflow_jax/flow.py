@@ -53,8 +53,12 @@ def _step(velocity: VelocityFn, solver: str, x, t, dt):
 
 
 def integrate(velocity: VelocityFn, x0, num_steps: int, solver: str = 'euler',
-              unroll: int = 1) -> FlowTrajectory:
-  """Integrates dx/dt = velocity(x, t) from t = 0 to 1 in `num_steps` equal steps."""
+              unroll: int = 1, remat: bool = False) -> FlowTrajectory:
+  """Integrates dx/dt = velocity(x, t) from t = 0 to 1 in `num_steps` equal steps.
+
+  `remat`: a gradient through the scan (bptt) recomputes each step's activations instead of
+  storing them (jax.checkpoint); no other value changes.
+  """
   dt = 1.0 / num_steps
   batch_shape = x0.shape[:-1]
 
@@ -64,6 +68,8 @@ def integrate(velocity: VelocityFn, x0, num_steps: int, solver: str = 'euler',
     x_next = x + dt * u
     return x_next, (x_next, u)
 
+  if remat:
+    body = jax.checkpoint(body)
   _, (xs, us) = jax.lax.scan(body, x0, jnp.arange(num_steps), unroll=unroll)
   return FlowTrajectory(jnp.concatenate([x0[None], xs], axis=0), us)
 

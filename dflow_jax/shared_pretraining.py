@@ -23,6 +23,7 @@ from dflow_jax.evaluator import EVAL_DIR
 DECISION_FLOW_KEYS = {'agent.variant', 'agent.alpha', 'agent.lambda_dir', 'agent.dir_target',
                       'agent.dir_objective', 'agent.rho', 'agent.lambda_div',
                       'agent.value_scale', 'agent.policy_ema', 'agent.steps_per_state',
+                      'agent.bptt_remat',
                       'flow_value_warmup'}
 
 

@@ -40,6 +40,22 @@ def test_the_gradient_through_the_scan_matches_finite_differences():
     np.testing.assert_allclose(float(analytic), float(numeric), rtol=1e-3)
 
 
+def test_rematerialising_the_steps_changes_no_gradient():
+  net, params = _velocity_and_params(jnp.float32)
+  apply = decision_flow.Appliers(action_dim=2, velocity=net.apply, critic=None, value=None,
+                                 flow_value=None)
+  s = jax.random.normal(jax.random.PRNGKey(1), (4, 3))
+
+  def grad(remat):
+    cfg = AgentConfig(variant='bptt', flow_steps=5, bptt_remat=remat)
+    return jax.grad(lambda p: jnp.sum(bptt.finished_action(cfg, apply, p, s,
+                                                           jax.random.PRNGKey(2)) ** 2))(params)
+  stored, recomputed = grad(False), grad(True)
+  assert max(float(jnp.max(jnp.abs(g))) for g in jax.tree.leaves(stored)) > 1e-3
+  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7), stored,
+               recomputed)
+
+
 def test_the_value_term_pushes_the_finished_action_up_the_critic():
   """One gradient step on the value term alone raises the critic's value of x_T."""
   net, params = _velocity_and_params(jnp.float32)
