@@ -15,6 +15,28 @@ from dflow_jax.config import ConfigError
 AXIS = 'agents'
 
 
+def is_writer() -> bool:
+  """Whether this process writes the run's files (logs, metrics, evaluations, figures): process 0
+  of a multi-process run, and the one process otherwise. Checkpoints are Orbax's to coordinate."""
+  return jax.process_index() == 0
+
+
+def to_host(tree):
+  """Every agent's values as host arrays: the chunk's one transfer. With several processes each
+  holds only its own agents' parts, so they are gathered from all of them (every process must
+  call this together)."""
+  if jax.process_count() == 1:
+    return jax.device_get(tree)
+  from jax.experimental import multihost_utils
+  return multihost_utils.process_allgather(tree, tiled=True)
+
+
+def host_copy(states):
+  """The states as arrays this process can read whole, for evaluating and plotting: themselves
+  with one process, else gathered from every process (all must call this together)."""
+  return states if jax.process_count() == 1 else to_host(states)
+
+
 def agent_mesh(devices: int, num_agents: int) -> Mesh | None:
   """The mesh of the first `devices` devices (0: every visible one); None for one device.
   ConfigError when there are not that many, or when they do not split the agents evenly."""

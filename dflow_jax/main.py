@@ -31,6 +31,15 @@ flags.DEFINE_string('init_from', None, 'A run whose pre-training (critic and beh
                     'Decision Flow settings (variant, alpha, lambda_dir, rho, lambda_div, ...) may '
                     'differ.')
 
+flags.DEFINE_bool('multihost', False, 'One process of a run over several hosts: starts JAX\'s '
+                  'distributed runtime (jax.distributed.initialize) before anything else. The '
+                  'coordinator, process count and id come from the flags below or from what '
+                  'JAX reads itself (its environment variables or the cluster: Slurm, ...).')
+flags.DEFINE_string('coordinator_address', None, '--multihost: host:port of process 0.')
+flags.DEFINE_integer('num_processes', None, '--multihost: how many processes the run has.')
+flags.DEFINE_integer('process_id', None, '--multihost: this process\'s index (0 writes the '
+                     'files).')
+
 EXIT_INTERRUPTED = 130
 
 
@@ -44,9 +53,13 @@ def header_lines(config) -> list[str]:
 
   from dflow_jax.presets import task_line
   devices = jax.devices()
-  return [task_line(FLAGS['config'].config_filename, config.dataset),
-          f'devices: {jax.default_backend()}, {len(devices)} x {devices[0].device_kind} '
-          f'({", ".join(str(d) for d in devices)})']
+  lines = [task_line(FLAGS['config'].config_filename, config.dataset),
+           f'devices: {jax.default_backend()}, {len(devices)} x {devices[0].device_kind} '
+           f'({", ".join(str(d) for d in devices)})']
+  if jax.process_count() > 1:
+    lines.append(f'processes: {jax.process_count()} ({jax.local_device_count()} devices in '
+                 'each host\'s share; process 0 writes the files)')
+  return lines
 
 
 def main(argv):
@@ -54,6 +67,8 @@ def main(argv):
     refuse(f'unexpected arguments: {" ".join(argv[1:])}')
   exit_on_refusal()
   logging.set_verbosity(logging.WARNING)  # Orbax logs every save at INFO
+  if FLAGS.multihost:
+    start_distributed()
   # Imported here so that flag errors come back before JAX loads.
   from dflow_jax import guard, run
   from dflow_jax.config import ConfigError
@@ -70,11 +85,13 @@ def main(argv):
   problem = workdir_problem(workdir)
   if problem:
     refuse(problem)
+  import jax
+  log = print if jax.process_index() == 0 else (lambda line: None)  # process 0 speaks for all
   stop = run.StopRequest()
   stop.install()
   try:
     run.train_and_evaluate(config, workdir, stop, init_from=FLAGS.init_from,
-                           header=header_lines(config))
+                           header=header_lines(config), log=log)
   except (ConfigError, DatasetError) as e:
     refuse(str(e))
   except run.Interrupted as e:
@@ -84,6 +101,20 @@ def main(argv):
     sys.stdout.flush()
     print(f'error: {e}', file=sys.stderr)
     sys.exit(EXIT_NONFINITE)
+
+
+def start_distributed():
+  """jax.distributed.initialize with the flags given (None: JAX's own discovery); one line and
+  status 2 when it cannot start."""
+  import jax
+  try:
+    jax.distributed.initialize(coordinator_address=FLAGS.coordinator_address,
+                               num_processes=FLAGS.num_processes, process_id=FLAGS.process_id)
+  except Exception as e:  # a missing coordinator, a bad address, a timeout: many types
+    from dflow_jax.cli import one_line
+    refuse(f'--multihost: the distributed runtime did not start ({type(e).__name__}: '
+           f'{one_line(e)}); give --coordinator_address, --num_processes and --process_id, '
+           'or run where JAX finds them itself')
 
 
 def entry_point():

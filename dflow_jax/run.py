@@ -128,29 +128,35 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   dataset, agent = prepare(config, messages.append)
   # Refused here, before any file is written, when the devices do not split the agents.
   mesh = devices.agent_mesh(config.devices, sweep.num_agents(config))
+  writer = devices.is_writer()  # process 0 writes every file but the checkpoints
   step, states, checkpointer = _restore_or_init(config, workdir, agent, messages.append,
-                                                init_from, mesh)
+                                                init_from, mesh, writer)
   dataset = devices.place_everywhere(dataset, mesh)
   for line in [*header, *messages]:
     log(line)
-  env_eval = evaluator.Evaluator.for_run(config, agent)
-  tensorboard = TensorBoardLog(workdir, step, sweep.num_settings(config))
+  env_eval = evaluator.Evaluator.for_run(config, agent) if writer else None
+  tensorboard = TensorBoardLog(workdir, step, sweep.num_settings(config), enabled=writer)
   try:
     step, states = _train_loop(config, workdir, agent, dataset, step, states, checkpointer,
-                               env_eval, tensorboard, stop, mesh)
+                               env_eval, tensorboard, stop, mesh, writer)
   except guard.NonFinite as e:
     tensorboard.close()
-    guard.write_stop_record(workdir, e)
+    if writer:
+      guard.write_stop_record(workdir, e)
     raise
   except BaseException:
     tensorboard.close()  # on success it stays open for the final evaluation
     raise
-  return _final_evaluation(config, workdir, agent, dataset, step, states, env_eval, tensorboard,
+  hosted = devices.host_copy(states)
+  if not writer:
+    tensorboard.close()
+    return {'states': states, 'agent': agent, 'eval': None, 'step': step}
+  return _final_evaluation(config, workdir, agent, dataset, step, hosted, env_eval, tensorboard,
                            log)
 
 
 def _restore_or_init(config, workdir: str, agent: Agent, log, init_from: str | None,
-                     mesh=None):
+                     mesh=None, writer: bool = True):
   """(step, seed-stacked states, checkpointer): the workdir's latest checkpoint, else
   `init_from`'s pre-training, else fresh states; writes config.json and its copy beside the
   checkpoints. Every check comes before the first write: a refused run changes no file."""
@@ -169,18 +175,20 @@ def _restore_or_init(config, workdir: str, agent: Agent, log, init_from: str | N
   # Restored split over this run's devices, whatever number saved it.
   states = restore_checked(checkpointer, devices.abstract_on(abstract, mesh), step) if step else None
   os.makedirs(workdir, exist_ok=True)
-  # Written before any checkpoint, so that no checkpoint is ever without its owner's config.
-  with open(os.path.join(workdir, 'config.json'), 'w') as f:
-    f.write(config.to_json(indent=2))
-  checkpoint.write_owner(workdir, config.to_json(indent=2))
-  if stopped:
+  if writer:
+    # Written before any checkpoint, so that no checkpoint is ever without its owner's config.
+    with open(os.path.join(workdir, 'config.json'), 'w') as f:
+      f.write(config.to_json(indent=2))
+    checkpoint.write_owner(workdir, config.to_json(indent=2))
+  if stopped and writer:
     log(f'resuming after the non-finite stop in updates {stopped["updates"][0]}-'
         f'{stopped["updates"][1]} (first: {stopped["first"]})')
     guard.clear_stop_record(workdir)
   if initialise_from:
     shared_pretraining.start_from(initialise_from, workdir, schedule.df_start, abstract,
                                   checkpointer,
-                                  sweep.num_settings(config) if sweep.is_sweep(config) else None)
+                                  sweep.num_settings(config) if sweep.is_sweep(config) else None,
+                                  copy_files=writer)
     step = checkpointer.latest_step()
     states = restore_checked(checkpointer, devices.abstract_on(abstract, mesh), step)
 
@@ -195,7 +203,7 @@ def _restore_or_init(config, workdir: str, agent: Agent, log, init_from: str | N
 
 
 def _train_loop(config, workdir: str, agent: Agent, dataset, step: int, states, checkpointer,
-                env_eval, tensorboard, stop: StopRequest | None, mesh=None):
+                env_eval, tensorboard, stop: StopRequest | None, mesh=None, writer: bool = True):
   """Trains chunk by chunk from `step` to the end of the schedule, logging, evaluating and
   saving checkpoints on the way; returns (step, states). Closes the checkpointer; raises
   Interrupted after saving when `stop` is requested."""
@@ -205,14 +213,15 @@ def _train_loop(config, workdir: str, agent: Agent, dataset, step: int, states, 
   toy_curves = _toy_curves(config, agent, dataset)
   metrics_log = MetricsLog(os.path.join(workdir, 'metrics.csv'),
                            set().union(*names.values(), toy_curves.names), step,
-                           seeds_per_setting=config.num_seeds if sweep.is_sweep(config) else None)
+                           seeds_per_setting=config.num_seeds if sweep.is_sweep(config) else None
+                           ) if writer else None
   chunks = train.ChunkCache(agent, config.batch_size, train.seeds_per_vmap(config), mesh)
   # A sweep's per-agent values (None: a plain run), beside the agents they belong to.
   hparams = devices.place_agents(sweep.agent_hparams(config), mesh)
   num_agents = sweep.num_agents(config)
   latest_score = ''
   bar = tqdm(total=total, initial=step, unit='step', dynamic_ncols=True,
-             disable=not config.progress_bar)
+             disable=not config.progress_bar or not writer)
   last_saved, start_time, start_step = step, time.time(), step
   try:
     while step < total:
@@ -221,23 +230,26 @@ def _train_loop(config, workdir: str, agent: Agent, dataset, step: int, states, 
       states, metrics, finite = chunks(phase, length)(states, dataset, hparams)
       # The toy task's followed metrics (none elsewhere) travel in the same transfer.
       followed = toy_curves(states, acting_is_behavior=step + length <= schedule.df_start)
-      metrics, finite, followed = jax.device_get((metrics, finite, followed))  # the one transfer
+      metrics, finite, followed = devices.to_host((metrics, finite, followed))  # the one transfer
       # Before anything of this chunk is logged or saved.
       guard.check_chunk(metrics, finite, step, step + length, checkpointer.latest_step(),
                         checkpointer.directory)
       step += length
       metrics = {**metrics, **followed}
-      metrics_log.write(step, phase, metrics)
+      if metrics_log is not None:
+        metrics_log.write(step, phase, metrics)
       tensorboard.scalars(step, metrics)
       bar.update(length)
       if step == schedule.df_start:
         states = devices.place_agents(
             train.start_decision_flow(agent, states, train.seeds_per_vmap(config)), mesh)
-      if env_eval is not None and step < total and _crossed(step, length, config.eval_interval):
-        result = env_eval(states, step, config.eval_episodes)
-        evaluator.save_record(workdir, result)
-        tensorboard.evaluation(result)
-        latest_score = f' | eval {evaluator.headline(result)}'
+      if step < total and _crossed(step, length, config.eval_interval):
+        hosted = devices.host_copy(states)  # every process, when there are several
+        if env_eval is not None:  # process 0 evaluates
+          result = env_eval(hosted, step, config.eval_episodes)
+          evaluator.save_record(workdir, result)
+          tensorboard.evaluation(result)
+          latest_score = f' | eval {evaluator.headline(result)}'
       bar.set_postfix_str(_progress_text(phase, metrics, step - start_step,
                                          time.time() - start_time, num_agents)
                           + latest_score)

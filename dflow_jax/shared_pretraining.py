@@ -58,7 +58,8 @@ def check_source(source: str, config: ml_collections.ConfigDict, df_start: int,
 
 
 def start_from(source: str, workdir: str, df_start: int, abstract_state,
-               checkpointer: Checkpointer, sweep_settings: int | None = None) -> None:
+               checkpointer: Checkpointer, sweep_settings: int | None = None,
+               copy_files: bool = True) -> None:
   """Copies `source`'s pre-training (checkpoint, metrics, evaluations up to `df_start`) into
   `workdir`, which has no checkpoint yet and whose config (and its copy beside the checkpoints,
   which the copied checkpoint thereby carries) is written; `check_source` has passed."""
@@ -78,6 +79,8 @@ def start_from(source: str, workdir: str, df_start: int, abstract_state,
   settings_here = jax.tree.leaves(abstract_state)[0].shape[0] // num_seeds
   checkpointer.save(df_start, jax.tree.map(
       lambda x: np.concatenate([np.asarray(x[:num_seeds])] * settings_here), states))
+  if not copy_files:  # another process writes the run's files
+    return
   _copy_metrics(source, workdir, df_start, sweep_settings)
   _copy_evaluations(source, workdir, df_start)
   with open(os.path.join(workdir, 'init_from.txt'), 'w') as f:

@@ -21,9 +21,10 @@ def _summary_writer_class():
 class TensorBoardLog:
   """Means over seeds (of each setting, in a sweep): of each chunk's metrics (tag = metric name) and of each evaluation."""
 
-  def __init__(self, workdir: str, resume_step: int = 0, num_settings: int = 1):
+  def __init__(self, workdir: str, resume_step: int = 0, num_settings: int = 1,
+               enabled: bool = True):
     """A sweep (`num_settings` > 1) logs each setting's mean under `<name>/setting_<k>`."""
-    writer_class = _summary_writer_class()
+    writer_class = _summary_writer_class() if enabled else None
     self.writer, self.num_settings = None, num_settings
     if writer_class is not None:
       # On resume, TensorBoard hides the events past the restored step that a killed run

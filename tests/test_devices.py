@@ -111,3 +111,46 @@ def test_a_device_count_that_does_not_split_the_agents_is_refused(monkeypatch):
   with pytest.raises(ConfigError, match='JAX sees 4 device'):
     devices.agent_mesh(5, 8)
   assert devices.agent_mesh(1, 8) is None
+
+
+def test_only_process_0_writes_the_runs_files(tmp_path, monkeypatch):
+  """A process other than 0 trains and checkpoints (Orbax coordinates that) but writes no log,
+  metrics, evaluation, figure or summary: process 0 does."""
+  from dflow_jax import run
+  from tests.conftest import tiny_config
+  monkeypatch.setattr(devices, 'is_writer', lambda: False)
+  out = run.train_and_evaluate(tiny_config('bc', df_steps=0), str(tmp_path / 'other'),
+                               log=lambda line: pytest.fail(f'process 1 printed {line!r}'))
+  assert out['eval'] is None and out['step'] == 20
+  assert sorted(os.listdir(tmp_path / 'other')) == ['checkpoints']
+  assert sorted(os.listdir(tmp_path / 'other' / 'checkpoints')) == ['10', '20']
+
+
+# Two processes on this machine, one CPU device each, joined by JAX's distributed runtime (gloo
+# collectives): the closest this machine gets to two hosts.
+@pytest.mark.slow
+def test_two_processes_train_what_one_process_trains(tmp_path):
+  config_file = tmp_path / 'tiny.py'
+  config_file.write_text('from tests.conftest import tiny_config\n\n\ndef get_config():\n'
+                         "  return tiny_config('div', num_seeds=4)\n")
+  env = {**os.environ, 'JAX_CPU_COLLECTIVES_IMPLEMENTATION': 'gloo', 'XLA_FLAGS': '',
+         'PYTHONPATH': ROOT}
+  main = [sys.executable, '-m', 'dflow_jax.main', f'--config={config_file}']
+  both = [subprocess.Popen([*main, '--multihost', '--coordinator_address=localhost:23457',
+                            '--num_processes=2', f'--process_id={i}',
+                            f'--workdir={tmp_path / "two"}'], cwd=ROOT, env=env,
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+          for i in (0, 1)]
+  outputs = [proc.communicate(timeout=600)[0] for proc in both]
+  assert [proc.returncode for proc in both] == [0, 0], outputs[0][-2000:] + outputs[1][-2000:]
+  assert 'processes: 2' in outputs[0] and 'task:' not in outputs[1]  # process 0 speaks
+  subprocess.run([*main, f'--workdir={tmp_path / "one"}'], cwd=ROOT, env=env, check=True,
+                 capture_output=True, timeout=600)
+  from dflow_jax import run, train
+  from dflow_jax.checkpoint import Checkpointer
+  from tests.conftest import tiny_config
+  _, agent = run.prepare(tiny_config('div', num_seeds=4))
+  abstract = train.abstract_states(agent, 4)
+  two, one = (Checkpointer(str(tmp_path / name)).restore(abstract, 40) for name in ('two', 'one'))
+  _assert_same(jax.tree.leaves(two), jax.tree.leaves(one))
+  assert (tmp_path / 'two' / 'final_eval.json').exists()
