@@ -37,6 +37,19 @@ def host_copy(states):
   return states if jax.process_count() == 1 else to_host(states)
 
 
+def local_agents(tree) -> tuple[int, object]:
+  """(the index of its first agent, this process's agents as host arrays): the block of the agent
+  axis that this process's devices hold (all of it with one process)."""
+  if jax.process_count() == 1:
+    return 0, tree
+  leaves, treedef = jax.tree.flatten(tree)
+  start = lambda shard: shard.index[0].start or 0
+  first = min(start(shard) for shard in leaves[0].addressable_shards)
+  blocks = [np.concatenate([np.asarray(shard.data) for shard in
+                            sorted(leaf.addressable_shards, key=start)]) for leaf in leaves]
+  return first, jax.tree.unflatten(treedef, blocks)
+
+
 def agent_mesh(devices: int, num_agents: int) -> Mesh | None:
   """The mesh of the first `devices` devices (0: every visible one); None for one device.
   ConfigError when there are not that many, or when they do not split the agents evenly."""

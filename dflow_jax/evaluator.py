@@ -7,9 +7,10 @@ rng, so evaluating never changes training.
 """
 import os
 
+import jax
 import numpy as np
 
-from dflow_jax import data, scores, sweep, train
+from dflow_jax import data, devices, scores, sweep, train
 from dflow_jax.data import minari_io
 from dflow_jax.envs import evaluation
 from dflow_jax.report import format_table, per_seed_table
@@ -53,21 +54,30 @@ class Evaluator:
 
   def __call__(self, states, step: int, episodes: int) -> dict:
     """Every agent's episodes ([A, E] arrays). A sweep's settings are evaluated one after
-    another, each as a separate run of it would be: from the same env and action seeds."""
+    another, each as a separate run of it would be: from the same env and action seeds. With
+    several processes each host steps the envs of the agents it holds, and every process gets
+    all the results (all must call this together)."""
     # Before Decision Flow starts, u_theta is untrained: the flow being learnt is u_nu.
     behavior = step < self.df_start
     env_seed, action_seed = eval_seeds(self.run_seed, step)
     num_seeds = int(np.shape(states.step)[0]) // self.num_settings
-    parts = [evaluation.evaluate(self.agent, sweep.take_setting(states, k, num_seeds),
-                                 self.recipe, episodes, env_seed, action_seed, self.refs,
-                                 behavior=behavior, seeds_per_vmap=self.seeds_per_vmap,
-                                 batch_envs=self.batch_envs)
-             for k in range(self.num_settings)]
+    first, local = devices.local_agents(states)
+    end = first + int(np.shape(local.step)[0])
+    parts = []
+    for k in range(first // num_seeds, (end - 1) // num_seeds + 1):  # settings held here
+      low, high = max(first, k * num_seeds), min(end, (k + 1) * num_seeds)
+      held = jax.tree.map(lambda x, low=low, high=high: x[low - first:high - first], local)
+      parts.append(evaluation.evaluate(
+          self.agent, held, self.recipe, episodes, env_seed, action_seed, self.refs,
+          behavior=behavior, seeds_per_vmap=self.seeds_per_vmap, batch_envs=self.batch_envs,
+          first_seed=low - k * num_seeds, of_seeds=num_seeds))
     result = {key: (np.concatenate([p[key] for p in parts]) if key in _PER_AGENT
                     else parts[0][key] if key == 'first_call_s' else sum(p[key] for p in parts))
               for key in parts[0]}
     # Later settings' first calls reuse the compiled policy: ordinary inference.
     result['inference_s'] += sum(p['first_call_s'] for p in parts[1:])
+    if jax.process_count() > 1:  # this host's timings; every agent's scores
+      result.update(devices.to_host({key: result[key] for key in _PER_AGENT if key in result}))
     return {**result, 'step': step, 'episodes': episodes, 'behavior': behavior,
             'env_seed': env_seed, 'action_seed': action_seed}
 

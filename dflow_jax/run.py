@@ -134,7 +134,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   dataset = devices.place_everywhere(dataset, mesh)
   for line in [*header, *messages]:
     log(line)
-  env_eval = evaluator.Evaluator.for_run(config, agent) if writer else None
+  env_eval = evaluator.Evaluator.for_run(config, agent)
   tensorboard = TensorBoardLog(workdir, step, sweep.num_settings(config), enabled=writer)
   try:
     step, states = _train_loop(config, workdir, agent, dataset, step, states, checkpointer,
@@ -147,11 +147,13 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   except BaseException:
     tensorboard.close()  # on success it stays open for the final evaluation
     raise
-  hosted = devices.host_copy(states)
-  if not writer:
+  if not writer:  # its part of what process 0 gathers, in the same order as there
     tensorboard.close()
+    devices.host_copy(states)
+    if env_eval is not None:  # the env episodes of the agents it holds
+      env_eval(states, step, config.final_eval_episodes)
     return {'states': states, 'agent': agent, 'eval': None, 'step': step}
-  return _final_evaluation(config, workdir, agent, dataset, step, hosted, env_eval, tensorboard,
+  return _final_evaluation(config, workdir, agent, dataset, step, states, env_eval, tensorboard,
                            log)
 
 
@@ -243,10 +245,9 @@ def _train_loop(config, workdir: str, agent: Agent, dataset, step: int, states, 
       if step == schedule.df_start:
         states = devices.place_agents(
             train.start_decision_flow(agent, states, train.seeds_per_vmap(config)), mesh)
-      if step < total and _crossed(step, length, config.eval_interval):
-        hosted = devices.host_copy(states)  # every process, when there are several
-        if env_eval is not None:  # process 0 evaluates
-          result = env_eval(hosted, step, config.eval_episodes)
+      if env_eval is not None and step < total and _crossed(step, length, config.eval_interval):
+        result = env_eval(states, step, config.eval_episodes)  # each host its own agents
+        if writer:
           evaluator.save_record(workdir, result)
           tensorboard.evaluation(result)
           latest_score = f' | eval {evaluator.headline(result)}'
@@ -270,9 +271,10 @@ def _final_evaluation(config, workdir: str, agent: Agent, dataset, step: int, st
                       tensorboard, log) -> dict:
   """Evaluates the trained seeds, writes final_eval.json and the figures, closes `tensorboard`,
   and returns what train_and_evaluate returns."""
+  hosted = devices.host_copy(states)  # for figures and the toy metrics: every agent here
   try:
     if env_eval is None:
-      result = evaluate_toy(config, agent, states, dataset)
+      result = evaluate_toy(config, agent, hosted, dataset)
       saved = {k: np.asarray(v).tolist() for k, v in result.items()}
       tensorboard.scalars(step, {f'eval/{k}': v for k, v in result.items()})
       text = toy_summary(config, result, workdir)
@@ -292,7 +294,7 @@ def _final_evaluation(config, workdir: str, agent: Agent, dataset, step: int, st
   with open(os.path.join(workdir, 'final_eval.json'), 'w') as f:
     json.dump(saved, f, indent=2)
   # Drawn after final_eval.json is written: a plotting failure loses no result.
-  figures = plots.run_figures(workdir, agent, states, dataset, config.dataset,
+  figures = plots.run_figures(workdir, agent, hosted, dataset, config.dataset,
                               train.seeds_per_vmap(config))
   if figures:
     text += '\nplots: ' + ', '.join(figures)

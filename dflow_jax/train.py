@@ -238,13 +238,16 @@ def divergence_from_behavior(agent: Agent, states: AgentState, observations, num
   return over_seeds(per_seed, seeds_per_vmap)(states)
 
 
-@functools.partial(jax.jit, static_argnums=(0, 4, 5))
+@functools.partial(jax.jit, static_argnums=(0, 4, 5, 6, 7))
 def act(agent: Agent, states: AgentState, observations, key, behavior: bool = False,
-        seeds_per_vmap: int = 0):
+        seeds_per_vmap: int = 0, first_seed: int = 0, of_seeds: int | None = None):
   """One action per raw observation of each seed: [S, E, obs_dim] -> [S, E, action_dim].
 
   Each seed gets its own key split from `key`; the agent normalises the observations itself.
+  `first_seed`, `of_seeds`: these S seeds are seeds first_seed.. of a run of `of_seeds`, and get
+  the keys they would get there (a host evaluating its own share of the seeds).
   """
-  keys = jax.random.split(key, observations.shape[0])
+  count = observations.shape[0]
+  keys = jax.random.split(key, of_seeds or count)[first_seed:first_seed + count]
   return over_seeds(lambda state, obs, k: agent.sample_actions(state, obs, k, behavior),
                     seeds_per_vmap)(states, observations, keys)

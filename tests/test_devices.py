@@ -154,3 +154,35 @@ def test_two_processes_train_what_one_process_trains(tmp_path):
   two, one = (Checkpointer(str(tmp_path / name)).restore(abstract, 40) for name in ('two', 'one'))
   _assert_same(jax.tree.leaves(two), jax.tree.leaves(one))
   assert (tmp_path / 'two' / 'final_eval.json').exists()
+
+
+@pytest.mark.slow
+def test_each_process_evaluates_its_own_agents_from_a_single_runs_seeds(tmp_path):
+  """Two processes, one agent each, step the env episodes of their own agent; process 0 writes
+  every agent's returns, and they are those one process gets from the same checkpoint."""
+  datasets = tmp_path / 'datasets'
+  env = {**os.environ, 'JAX_CPU_COLLECTIVES_IMPLEMENTATION': 'gloo', 'XLA_FLAGS': '',
+         'PYTHONPATH': ROOT, 'MINARI_DATASETS_PATH': str(datasets)}
+  maze = 'dflow/pointmaze/umaze-dense-v2'
+  subprocess.run([sys.executable, '-m', 'dflow_jax.datagen', 'generate', maze, '--steps', '300',
+                  '--quiet'], cwd=ROOT, env=env, check=True, capture_output=True, timeout=300)
+  config_file = tmp_path / 'maze.py'
+  config_file.write_text('from tests.conftest import tiny_config\n\n\ndef get_config():\n'
+                         f"  return tiny_config('div', dataset={maze!r}, eval_interval=20,\n"
+                         '                     eval_episodes=2, final_eval_episodes=3)\n')
+  workdir = tmp_path / 'two'
+  both = [subprocess.Popen([sys.executable, '-m', 'dflow_jax.main', f'--config={config_file}',
+                            '--multihost', '--coordinator_address=localhost:23458',
+                            '--num_processes=2', f'--process_id={i}', f'--workdir={workdir}'],
+                           cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                           text=True) for i in (0, 1)]
+  outputs = [proc.communicate(timeout=600)[0] for proc in both]
+  assert [proc.returncode for proc in both] == [0, 0], outputs[0][-2000:] + outputs[1][-2000:]
+  with np.load(workdir / 'eval' / 'step_40.npz') as final:
+    returns = final['returns']
+  assert returns.shape == (2, 3) and len(np.unique(returns)) > 1
+  again = subprocess.run([sys.executable, '-m', 'dflow_jax.evaluate', f'--workdir={workdir}'],
+                         cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+  assert again.returncode == 0, again.stdout[-2000:] + again.stderr[-2000:]
+  with np.load(workdir / 'eval' / 'step_40_episodes_3.npz') as alone:
+    np.testing.assert_allclose(returns, alone['returns'], rtol=1e-4)
