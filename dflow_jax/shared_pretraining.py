@@ -121,9 +121,8 @@ def _copy_evaluations(source: str, workdir: str, df_start: int) -> None:
 
 
 def _num_settings(flat: dict) -> int:
-  """Settings of a saved (flat) config: the product of its swept lists' lengths."""
-  count = 1
-  for key, value in flat.items():
-    if key.startswith('sweep.agent.') and isinstance(value, str) and value.strip():
-      count *= len([part for part in value.split(',') if part.strip()])
-  return count
+  """Settings of a saved (flat) config's sweep."""
+  from dflow_jax import sweep
+  prefix = 'sweep.agent.'
+  return len(sweep.grid(sweep.listed_values(
+      {key[len(prefix):]: value for key, value in flat.items() if key.startswith(prefix)})))

@@ -18,44 +18,48 @@ import numpy as np
 
 from dflow_jax.config import SWEEPABLE, ConfigError
 
-SweepError = ConfigError
-
 
 def _parse(key: str, text) -> list:
   if not isinstance(text, str):
-    raise SweepError(f'config.sweep.agent.{key} = {text!r} is invalid: must be a comma-separated '
+    raise ConfigError(f'config.sweep.agent.{key} = {text!r} is invalid: must be a comma-separated '
                      'list of numbers, e.g. "0.1,1,10"')
   parts = [part.strip() for part in text.split(',')]
   if not any(parts):
-    raise SweepError(f'config.sweep.agent.{key} = {text!r} lists no value: give a comma-separated '
+    raise ConfigError(f'config.sweep.agent.{key} = {text!r} lists no value: give a comma-separated '
                      'list of numbers, e.g. "0.1,1,10"')
   values = []
   for part in parts:
     try:
       value = float(part)
     except ValueError:
-      raise SweepError(f'config.sweep.agent.{key} = {text!r}: {part!r} is not a number') from None
+      raise ConfigError(f'config.sweep.agent.{key} = {text!r}: {part!r} is not a number') from None
     if not math.isfinite(value):
-      raise SweepError(f'config.sweep.agent.{key} = {text!r}: {part!r} is not finite')
+      raise ConfigError(f'config.sweep.agent.{key} = {text!r}: {part!r} is not finite')
     if value in values:
-      raise SweepError(f'config.sweep.agent.{key} = {text!r} lists {part} twice')
+      raise ConfigError(f'config.sweep.agent.{key} = {text!r} lists {part} twice')
     values.append(value)
   return values
 
 
 def swept_values(config) -> dict:
-  """{key: [values]} of the keys the sweep lists, in SWEEPABLE order ({} for a plain run).
-  Only keys set to a non-empty string count; '' means the key is not swept."""
-  section = config.sweep.agent
+  """{key: [values]} of the keys the sweep lists, in SWEEPABLE order ({} for a plain run)."""
+  return listed_values(config.sweep.agent)
+
+
+def listed_values(section) -> dict:
+  """{key: [values]} of a `sweep.agent` mapping (key -> text); '' means the key is not swept."""
   return {key: _parse(key, section[key]) for key in SWEEPABLE
           if key in section and section[key] != ''}
 
 
-def settings(config) -> list:
-  """The grid: one {key: value} per setting, the first listed key varying slowest ([{}] for a
-  plain run, its one setting)."""
-  values = swept_values(config)
+def grid(values: dict) -> list:
+  """One {key: value} per setting, the first key varying slowest ([{}]: a plain run's one)."""
   return [dict(zip(values, combo, strict=True)) for combo in itertools.product(*values.values())]
+
+
+def settings(config) -> list:
+  """The grid of a config's sweep, keys in SWEEPABLE order, the first varying slowest."""
+  return grid(swept_values(config))
 
 
 def num_settings(config) -> int:
@@ -89,11 +93,11 @@ def setting_config(config, setting: dict):
 def agent_hparams(config) -> dict | None:
   """Per agent, the swept values as float32 arrays [A] (setting-major), the traced inputs of the
   compiled updates; None for a plain run, whose values stay constants of the program."""
-  grid = settings(config)
-  if not grid[0]:
+  combos = settings(config)
+  if not combos[0]:
     return None
-  return {key: np.repeat(np.array([s[key] for s in grid], np.float32), config.num_seeds)
-          for key in grid[0]}
+  return {key: np.repeat(np.array([s[key] for s in combos], np.float32), config.num_seeds)
+          for key in combos[0]}
 
 
 def take_setting(per_agent, setting: int, num_seeds: int):

@@ -110,3 +110,20 @@ def test_an_interrupted_sweep_resumes_to_the_uninterrupted_one(tmp_path, variant
   assert f'| 1 | {high[key]:g} |' in '\n'.join(printed)
   with pytest.raises(ConfigError, match='settings are 0-1'):
     evaluate_workdir(workdir, setting=2)
+
+
+@pytest.mark.slow  # two whole runs
+def test_a_sweep_of_decision_flow_settings_starts_from_one_plain_pretraining(tmp_path):
+  pretrained = str(tmp_path / 'pre')
+  run.train_and_evaluate(tiny_config('div', df_steps=0), pretrained, log=lambda s: None)
+  config = tiny_config('div', **{'sweep.agent.rho': '0.1,1,10'})
+  out = run.train_and_evaluate(config, str(tmp_path / 'sweep'), init_from=pretrained,
+                               log=lambda s: None)
+  assert out['step'] == 40 and np.shape(out['states'].step) == (6,)
+  rows = list(csv.DictReader(open(tmp_path / 'sweep' / 'metrics.csv')))
+  copied = [(r['setting'], r['seed']) for r in rows if r['step'] == '20']
+  assert copied == [(str(k), str(s)) for k in range(3) for s in range(2)]
+  plain = run.train_and_evaluate(tiny_config('div', **{'agent.rho': 10.0}), str(tmp_path / 'ten'),
+                                 init_from=pretrained, log=lambda s: None)
+  assert_trees_close(sweep.take_setting(out['states'], 2, 2), plain['states'], rtol=1e-4,
+                     atol=1e-5)
