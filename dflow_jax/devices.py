@@ -83,7 +83,8 @@ def everywhere(mesh: Mesh | None):
 
 
 def place_agents(tree, mesh: Mesh | None):
-  return tree if tree is None or mesh is None else jax.device_put(tree, per_agent(mesh))
+  """On the device(s) once, so that no chunk carries host arrays (a sweep's values) over again."""
+  return None if tree is None else jax.device_put(tree, per_agent(mesh))
 
 
 def place_everywhere(tree, mesh: Mesh | None):
