@@ -8,7 +8,6 @@ and evaluation records up to that step, then trains on from there as if it had d
 import csv
 import json
 import os
-import shutil
 
 import jax
 import ml_collections
@@ -82,7 +81,7 @@ def start_from(source: str, workdir: str, df_start: int, abstract_state,
   if not copy_files:  # another process writes the run's files
     return
   _copy_metrics(source, workdir, df_start, sweep_settings)
-  _copy_evaluations(source, workdir, df_start)
+  _copy_evaluations(source, workdir, df_start, num_seeds, settings_here)
   with open(os.path.join(workdir, 'init_from.txt'), 'w') as f:
     f.write(f'steps 0-{df_start} copied from {os.path.abspath(source)}\n')
 
@@ -109,15 +108,24 @@ def _copy_metrics(source: str, workdir: str, df_start: int,
     writer.writerows(rows)
 
 
-def _copy_evaluations(source: str, workdir: str, df_start: int) -> None:
+def _copy_evaluations(source: str, workdir: str, df_start: int, num_seeds: int,
+                      settings_here: int) -> None:
+  """The source's evaluation records up to `df_start`, each seed's row once per setting of this
+  run (a sweep's settings all hold the source's first seeds, as its checkpoint does)."""
   directory = os.path.join(source, EVAL_DIR)
   if not os.path.isdir(directory):
     return
   os.makedirs(os.path.join(workdir, EVAL_DIR), exist_ok=True)
   for name in os.listdir(directory):
     stem = name.removesuffix('.npz')
-    if stem.startswith('step_') and stem[5:].isdigit() and int(stem[5:]) <= df_start:
-      shutil.copy2(os.path.join(directory, name), os.path.join(workdir, EVAL_DIR, name))
+    if not (stem.startswith('step_') and stem[5:].isdigit() and int(stem[5:]) <= df_start):
+      continue
+    with np.load(os.path.join(directory, name)) as record:
+      fields = {key: record[key] for key in record}
+    for key, value in fields.items():
+      if value.ndim:  # per-agent rows: [agents, episodes]
+        fields[key] = np.concatenate([value[:num_seeds]] * settings_here)
+    np.savez(os.path.join(workdir, EVAL_DIR, name), **fields)
 
 
 def _num_settings(flat: dict) -> int:

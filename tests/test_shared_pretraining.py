@@ -4,7 +4,9 @@ import json
 
 import pytest
 
-from dflow_jax import run
+import numpy as np
+
+from dflow_jax import evaluator, plots, run, shared_pretraining
 from dflow_jax.checkpoint import OWNER_CONFIG, Checkpointer
 from tests.conftest import tiny_config
 from tests.test_train import assert_trees_close
@@ -52,3 +54,26 @@ def test_init_from_refuses_what_is_not_a_run(tmp_path):
   with pytest.raises(run.ConfigError, match='not a run directory'):
     run.train_and_evaluate(tiny_config('dir'), str(tmp_path / 'dir'),
                            init_from=str(tmp_path / 'nothing'), **QUIET)
+
+
+def test_a_sweep_gets_each_copied_evaluation_once_per_setting(tmp_path):
+  # The source evaluated 2 seeds at steps 10 and 20; a 3-setting sweep from step 20 holds 6
+  # agents, so its learning curve must read 6 rows at every step, the copied ones included.
+  source, here = tmp_path / 'source', tmp_path / 'sweep'
+  (source / evaluator.EVAL_DIR).mkdir(parents=True)
+  (here / evaluator.EVAL_DIR).mkdir(parents=True)
+  for step in (10, 20, 30):
+    returns = np.arange(2 * 3, dtype=float).reshape(2, 3) + step
+    np.savez(source / evaluator.EVAL_DIR / f'step_{step}.npz', step=step, behavior=True,
+             env_seed=7, action_seed=8, returns=returns, lengths=np.ones((2, 3), int))
+  np.savez(here / evaluator.EVAL_DIR / 'step_40.npz', step=40, behavior=False, env_seed=7,
+           action_seed=8, returns=np.zeros((6, 3)), lengths=np.ones((6, 3), int))
+  shared_pretraining._copy_evaluations(str(source), str(here), 20, num_seeds=2, settings_here=3)
+  assert sorted(p.name for p in (here / evaluator.EVAL_DIR).iterdir()) == [
+      'step_10.npz', 'step_20.npz', 'step_40.npz']
+  copied = np.load(here / evaluator.EVAL_DIR / 'step_20.npz')
+  np.testing.assert_array_equal(copied['returns'][4:], copied['returns'][:2])
+  np.testing.assert_array_equal(copied['returns'][:2], np.arange(6.).reshape(2, 3) + 20)
+  assert copied['env_seed'] == 7 and bool(copied['behavior'])
+  curve = plots.read_eval_curve(str(here))
+  assert curve['per_seed'].shape == (3, 6)
