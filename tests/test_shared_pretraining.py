@@ -2,9 +2,8 @@
 import csv
 import json
 
-import pytest
-
 import numpy as np
+import pytest
 
 from dflow_jax import evaluator, plots, run, shared_pretraining
 from dflow_jax.checkpoint import OWNER_CONFIG, Checkpointer
