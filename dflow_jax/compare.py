@@ -14,7 +14,7 @@ import os
 import numpy as np
 from absl import app, flags
 
-from dflow_jax import plots, scores
+from dflow_jax import plots, scores, sweep
 from dflow_jax.cli import parse_flags, refuse
 
 FLAGS = flags.FLAGS
@@ -70,9 +70,17 @@ def table(workdirs: list[str]) -> str:
 
 
 def _name(spec: str) -> str:
+  """The run's folder name; for a sweep's setting, also its swept values ('fql alpha=0.3')."""
   workdir, setting = _run_and_setting(spec)
   name = os.path.basename(os.path.normpath(workdir))
-  return name if setting is None else f'{name} setting {setting}'
+  if setting is None:
+    return name
+  try:  # the grid its config lists (an unfinished sweep has no final_eval.json yet)
+    with open(os.path.join(workdir, 'config.json')) as f:
+      listed = sweep.listed_values(json.load(f)['sweep']['agent'])
+    return f'{name} {sweep.label(sweep.grid(listed)[setting])}'
+  except (OSError, ValueError, KeyError, IndexError, TypeError):
+    return f'{name} setting {setting}'
 
 
 def _eval_curve(spec: str) -> dict | None:

@@ -52,12 +52,13 @@ def test_a_sweeps_settings_are_compared_by_name(tmp_path):
   bc = fake_run(tmp_path / 'bc', [20.0, 22.0], {10: [20, 22]})
   sweep_dir = tmp_path / 'rho'
   fake_run(sweep_dir, [], {10: [1, 2, 50, 60]})  # 2 settings x 2 seeds
-  (sweep_dir / 'config.json').write_text(json.dumps({'num_seeds': 2}))
+  (sweep_dir / 'config.json').write_text(
+      json.dumps({'num_seeds': 2, 'sweep': {'agent': {'rho': '0.1,1', 'alpha': ''}}}))
   settings = [{'values': {'rho': 0.1}, 'per_seed': [1.0, 2.0]},
               {'values': {'rho': 1.0}, 'per_seed': [50.0, 60.0]}]
   (sweep_dir / 'final_eval.json').write_text(json.dumps({'sweep': {'settings': settings}}))
   rows = compare.table([bc, f'{sweep_dir}:0', f'{sweep_dir}:1']).splitlines()[2:]
-  assert rows[1].startswith('| rho setting 0 | 1.5 [') and rows[2].startswith('| rho setting 1 | 55.0 [')
+  assert rows[1].startswith('| rho rho=0.1 | 1.5 [') and rows[2].startswith('| rho rho=1 | 55.0 [')
   assert compare._eval_curve(f'{sweep_dir}:1')['per_seed'].tolist() == [[50.0, 60.0]]
   with pytest.raises(ValueError, match='sweep of 2 settings'):
     compare.final_scores(str(sweep_dir))
