@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# One dataset's row of the README's results tables: the dataset, one shared pre-training, every
+# variant and baseline from it, and their comparison (comparison.md, comparison.png).
+#
+#   bash experiments/results_row.sh CONFIG DATASET_ID RUNS_DIR
+#   bash experiments/results_row.sh gym_mujoco.py:hopper-mixed dflow/mujoco/hopper/mixed-v0 runs/hopper
+#
+# Environment: PRE (30000) pre-training and DF (60000) further updates per run, SIZE (cpu) the
+# config option that sets networks and seeds, FQL_ALPHAS (0.3,3,30) the fql sweep, PARALLEL=1
+# to train the runs side by side (an accelerator has room; a 2-core CPU does not),
+# SKIP_GENERATE=1 to use the dataset already under MINARI_DATASETS_PATH. Every run resumes from
+# its checkpoints, so running the script again after an interruption carries on.
+set -euo pipefail
+if [ $# -ne 3 ]; then
+  echo "usage: bash experiments/results_row.sh CONFIG DATASET_ID RUNS_DIR" >&2
+  exit 2
+fi
+config=$1 dataset=$2 runs=$3
+pre=${PRE:-30000} df=${DF:-60000} size=${SIZE:-cpu} alphas=${FQL_ALPHAS:-0.3,3,30}
+python=${PYTHON:-python}
+mkdir -p "$runs"
+
+if [ "${SKIP_GENERATE:-0}" != 1 ]; then
+  $python -m dflow_jax.datagen generate "$dataset" --quiet
+fi
+common=(--config="experiments/$config,$size" --config.bc_steps="$pre" --config.save_interval=10000
+        --config.max_to_keep=1 --config.progress_bar=False)
+train() {  # NAME ARGS...: one run, its output in RUNS_DIR/NAME.log
+  local name=$1; shift
+  if $python -m dflow_jax.main "${common[@]}" --workdir="$runs/$name" "$@" > "$runs/$name.log" 2>&1; then
+    echo "$(date +%T) $name done"
+  else
+    echo "$(date +%T) $name failed: see $runs/$name.log" >&2
+    return 1
+  fi
+}
+
+# IFQL's critic (expectile 0.9) differs from the shared one, so it trains its own pre-training.
+ifql=(ifql --config.df_steps="$df" --config.agent.variant=bc --config.agent.num_samples=32
+      --config.agent.expectile=0.9)
+variants=(bc div dir bptt fql)
+variant() {  # VARIANT: a run from the shared pre-training
+  local extra=()
+  [ "$1" = fql ] && extra=(--config.sweep.agent.alpha="$alphas")
+  train "$1" --config.df_steps="$df" --config.agent.variant="$1" --init_from="$runs/pretrained" \
+      "${extra[@]}"
+}
+
+failed=0
+if [ "${PARALLEL:-0}" = 1 ]; then
+  train "${ifql[@]}" & ifql_pid=$!
+  train pretrained --config.df_steps=0 --config.agent.variant=bc
+  pids=()
+  for v in "${variants[@]}"; do
+    variant "$v" & pids+=($!)
+  done
+  for pid in "$ifql_pid" "${pids[@]}"; do wait "$pid" || failed=1; done
+else
+  train pretrained --config.df_steps=0 --config.agent.variant=bc
+  for v in "${variants[@]}"; do
+    variant "$v" || failed=1
+  done
+  train "${ifql[@]}" || failed=1
+fi
+
+IFS=, read -ra alpha_list <<< "$alphas"
+settings=${#alpha_list[@]}
+fql_runs=$(for ((k = 0; k < settings; k++)); do printf ',%s/fql:%d' "$runs" "$k"; done)
+$python -m dflow_jax.compare --out="$runs" \
+  --workdirs="$runs/bc,$runs/div,$runs/dir,$runs/bptt$fql_runs,$runs/ifql,$runs/pretrained"
+exit $failed
