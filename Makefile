@@ -17,13 +17,16 @@ WORKDIR ?= runs/toy
 
 install: $(STAMP)
 
+# PYTHONWARNINGS: setuptools warns that a folder named like the package may shadow it; that
+# folder is the package. An accelerator install also touches the CPU stamp: it holds the CPU
+# stack too, so `make run` and `make test` use it as it is.
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.lock
-	$(PY) -m pip install --quiet --no-deps -e .
+	PYTHONWARNINGS=ignore $(PY) -m pip install --quiet --no-deps -e .
 	$(if $(ACCEL),$(PY) -m pip install --quiet "jax[$(ACCEL)]==$(JAX_VERSION)")
-	touch $(STAMP)
+	touch $(STAMP) $(VENV)/.installed
 
 run: install
 	$(PY) -m dflow_jax.main --config=$(CONFIG) --workdir=$(WORKDIR)
