@@ -1,5 +1,6 @@
 """The critic's check against the data's Monte Carlo returns."""
 import numpy as np
+import pytest
 
 from dflow_jax import critic_check, run, train
 from tests.conftest import tiny_config
@@ -16,6 +17,7 @@ def test_monte_carlo_returns_stop_at_terminals_and_timeouts():
       [True, True, True, False, False])
 
 
+@pytest.mark.slow  # a learning check; keeps `make test` under 10 minutes
 def test_a_trained_critic_tracks_the_returns_better_than_a_fresh_one():
   """On the bandit every transition is its own episode, so the return is the reward: a critic
   trained for a few hundred steps correlates with it, a fresh one hardly."""

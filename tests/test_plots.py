@@ -146,6 +146,7 @@ def test_without_tensorboardx_nothing_is_written(tmp_path, monkeypatch):
   assert os.listdir(tmp_path) == []
 
 
+@pytest.mark.slow  # a whole DF run; keeps `make test` under 10 minutes
 def test_a_toy_run_follows_the_best_mode_mass_and_true_reward_at_every_chunk_end(tmp_path):
   config = tiny_config('div', num_seeds=2, toy_curves=True)
   run.train_and_evaluate(config, str(tmp_path), log=lambda s: None)
