@@ -3,6 +3,7 @@ import dataclasses
 import importlib.metadata
 import platform
 import shutil
+import warnings
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -57,9 +58,15 @@ def write_dataset(dataset_id: str, episodes: Iterable[Episode], *, env, dflow: d
   # Minari recreates the env from its spec; our wrappers (the D4RL fixes) are described by the
   # eval-env recipe in `dflow` instead, so the recorded spec is the bare registered env.
   spec = dataclasses.replace(env.spec, additional_wrappers=())
-  dataset = minari.create_dataset_from_buffers(
-      dataset_id, buffers, env=spec, action_space=env.action_space,
-      observation_space=env.observation_space, algorithm_name=algorithm_name or 'dflow_jax',
-      author={'dflow_jax'}, description=description or dataset_id, **refs)
+  # Minari asks for a code permalink, an author e-mail and an eval env. A regenerated dataset has
+  # no permalink or e-mail, and its eval env is the recipe in `dflow` (package versions
+  # included), so those three reminders would only bury the generator's own summary.
+  with warnings.catch_warnings():
+    for field in ('code_permalink', 'author_email', 'eval_env'):
+      warnings.filterwarnings('ignore', message=f'`{field}` is set to None', category=UserWarning)
+    dataset = minari.create_dataset_from_buffers(
+        dataset_id, buffers, env=spec, action_space=env.action_space,
+        observation_space=env.observation_space, algorithm_name=algorithm_name or 'dflow_jax',
+        author={'dflow_jax'}, description=description or dataset_id, **refs)
   dataset.storage.update_metadata({DFLOW_KEY: {**dflow, 'package_versions': package_versions()}})
   return dataset_path(dataset_id)
