@@ -25,7 +25,7 @@ MAX_SEED = 2**32 - 1
 # The agent keys a sweep may list (sweep.py): numbers the updates multiply by, never a shape or
 # a branch of the program. num_samples changes the shape of acting, so it is not among them.
 SWEEPABLE = ('alpha', 'lambda_dir', 'rho', 'lambda_div', 'learning_rate', 'expectile',
-             'discount', 'tau', 'behavior_ema', 'policy_ema')
+             'discount', 'tau', 'behavior_ema', 'policy_ema', 'policy_bootstrap')
 
 
 class ConfigError(ValueError):
@@ -49,6 +49,9 @@ class AgentConfig:
   expectile: float = 0.7
   tau: float = 0.005  # Polyak rate of the target networks
   q_agg: str = 'min'  # how the critic heads combine when a value is read
+  # dir, div, bptt: share of the critic's TD target taken from Q_target(s', a') at the flow
+  # policy's own next action a' instead of IQL's V(s') (iql.critic_loss); 0 is IQL alone
+  policy_bootstrap: float = 0.0
   # DF-dir, DF-div and bptt: the value term's units, (Q - b(s)) / sigma (decision_flow.normalizer)
   value_scale: str = 'advantage'
   policy_ema: float = 0.999  # EMA decay of u_theta's weights, which DF acts with (0: raw weights)
@@ -241,6 +244,7 @@ FLOAT_BOUNDS = {
     'agent.lambda_div': (0.0, WEIGHT_BOUND, False, False),
     'agent.discount': (0.0, 1.0, False, False),
     'agent.expectile': (0.0, 1.0, True, True),
+    'agent.policy_bootstrap': (0.0, 1.0, False, False),
     'agent.tau': (0.0, 1.0, True, False),
     'agent.behavior_ema': (0.0, 1.0, False, True),
     'agent.policy_ema': (0.0, 1.0, False, True),

@@ -22,7 +22,7 @@ from dflow_jax.evaluator import EVAL_DIR
 DECISION_FLOW_KEYS = {'agent.variant', 'agent.alpha', 'agent.lambda_dir', 'agent.dir_target',
                       'agent.dir_objective', 'agent.rho', 'agent.lambda_div',
                       'agent.value_scale', 'agent.policy_ema', 'agent.steps_per_state',
-                      'agent.bptt_remat',
+                      'agent.bptt_remat', 'agent.policy_bootstrap',
                       'flow_value_warmup'}
 
 

@@ -4,6 +4,7 @@ Everything here is written for a single seed; train.py vmaps it over seeds.
 """
 import copy
 import dataclasses
+import numbers
 
 import flax.struct
 import jax
@@ -112,15 +113,38 @@ class Agent:
 
   # ---- the ordinary critic (both phases) ----
 
-  def _update_critic(self, state: AgentState, batch):
+  @property
+  def bootstraps_from_policy(self) -> bool:
+    """Whether the critic's TD target reads the flow policy's next actions: on for the flow
+    policies improved against the critic, unless `policy_bootstrap` is a constant 0 (a swept
+    value is traced, so its program computes them for every setting)."""
+    beta = self.cfg.policy_bootstrap
+    static_zero = isinstance(beta, numbers.Number) and beta == 0
+    return self.cfg.variant in ('dir', 'div', 'bptt') and not static_zero
+
+  def _policy_next_q(self, state: AgentState, batch, key):
+    """Q_target(s', a'), a' = clip(x_T) of one rollout of the current u_theta at s' (stop-gradient
+    throughout: it is part of a TD target)."""
+    next_actions = decision_flow.rollout(self.cfg, self.apply, state.policy.params,
+                                         batch.next_observations, key).xs[-1]
+    return decision_flow.finished_value(self.cfg, self.apply, state.critic_target,
+                                        batch.next_observations, next_actions)
+
+  def _update_critic(self, state: AgentState, batch, policy_key=None):
+    """IQL's value and critic steps; with `policy_key` and `bootstraps_from_policy`, the critic's
+    target also reads the current policy's next actions (iql.critic_loss)."""
     cfg = self.cfg
     value, value_info = minimize(
         lambda p: iql.value_loss(self.value_net.apply, self.critic_net.apply, p,
                                  state.critic_target, batch, cfg.expectile, cfg.q_agg),
         state.value, self.optimizer)
+    policy_next_q = None
+    if policy_key is not None and self.bootstraps_from_policy:
+      policy_next_q = self._policy_next_q(state, batch, policy_key)
     critic, critic_info = minimize(
         lambda p: iql.critic_loss(self.critic_net.apply, self.value_net.apply, p,
-                                  value.params, batch, cfg.discount),
+                                  value.params, batch, cfg.discount, policy_next_q,
+                                  cfg.policy_bootstrap),
         state.critic, self.optimizer)
     state = state.replace(value=value, critic=critic,
                           critic_target=polyak(state.critic_target, critic.params, cfg.tau))
@@ -171,7 +195,8 @@ class Agent:
     cfg, variant = self.cfg, decision_flow.VARIANTS[self.cfg.variant]
     batch = self._normalized(state, batch)
     rng, rollout_key, fm_key = jax.random.split(state.rng, 3)
-    state, critic_info = self._update_critic(state.replace(rng=rng), batch)
+    state, critic_info = self._update_critic(state.replace(rng=rng), batch,
+                                             _next_action_key(rollout_key))
     params = decision_flow.DFParams(
         policy=state.policy.params, behavior=state.behavior_ema, critic=state.critic.params,
         value=state.value.params, flow_value=None, flow_value_target=state.flow_value_target)
@@ -214,7 +239,8 @@ class Agent:
     cfg = self.cfg
     batch = self._normalized(state, batch)
     rng, noise_key, fm_key = jax.random.split(state.rng, 3)
-    state, critic_info = self._update_critic(state.replace(rng=rng), batch)
+    state, critic_info = self._update_critic(state.replace(rng=rng), batch,
+                                             _next_action_key(noise_key))
     policy, policy_info = minimize(
         lambda p: bptt.policy_loss(cfg, self.apply, p, state.critic.params, state.value.params,
                                    batch, noise_key, fm_key),
@@ -285,6 +311,15 @@ class Agent:
         traj.xs[:-1], t)
     per_step = decision_flow.step_divergence(u_theta, u_nu, 1.0 / self.cfg.flow_steps)
     return jnp.mean(jnp.sum(per_step, axis=0))
+
+
+# The policy's next actions for the critic's target draw their noise from a stream folded off the
+# rollout key, so turning `policy_bootstrap` on leaves every other random draw of an update as it is.
+_NEXT_ACTION_STREAM = 13
+
+
+def _next_action_key(key):
+  return jax.random.fold_in(key, _NEXT_ACTION_STREAM)
 
 
 def _ema(average, params, decay: float, updates):

@@ -1,4 +1,8 @@
-"""The ordinary critic, trained with IQL (expectile value, TD critic); independent of the policy."""
+"""The ordinary critic, trained with IQL (expectile value, TD critic).
+
+By default it never reads the policy. `policy_bootstrap` > 0 mixes the policy's own next action
+into the TD target (`critic_loss`), turning the critic towards the values of the policy it steers.
+"""
 import jax
 import jax.numpy as jnp
 
@@ -22,10 +26,20 @@ def value_loss(value_apply, critic_apply, value_params, critic_target_params, ba
   return loss, {'critic/value_loss': loss, 'critic/v_mean': jnp.mean(v)}
 
 
-def critic_loss(critic_apply, value_apply, critic_params, value_params, batch, discount):
-  """L_Q = E[ (r + gamma (1 - terminal) V(s') - Q_i(s, a))^2 ], summed over heads."""
+def critic_loss(critic_apply, value_apply, critic_params, value_params, batch, discount,
+                policy_next_q=None, policy_bootstrap=0.0):
+  """L_Q = E[ (r + gamma (1 - terminal) y(s') - Q_i(s, a))^2 ], summed over heads, with
+  y(s') = (1 - beta) V(s') + beta Q_target(s', a'_pi) and beta = `policy_bootstrap`.
+
+  beta = 0 is IQL's in-sample target V(s') (`policy_next_q` may then be None). beta = 1
+  bootstraps from the critic's target value of the policy's own next action a'_pi, as
+  actor-critic methods such as TD3+BC and FQL do: Q then evaluates the policy being improved
+  rather than the expectile of the data's actions. Every input of the target is stop-gradient.
+  """
   next_v = value_apply(jax.lax.stop_gradient(value_params), batch.next_observations)
-  target = batch.rewards + discount * (1.0 - batch.terminals) * next_v
+  if policy_next_q is not None:
+    next_v = (1.0 - policy_bootstrap) * next_v + policy_bootstrap * policy_next_q
+  target = jax.lax.stop_gradient(batch.rewards + discount * (1.0 - batch.terminals) * next_v)
   q = critic_apply(critic_params, batch.observations, batch.actions)
   loss = jnp.mean(jnp.sum((q - target) ** 2, axis=0))
   return loss, {'critic/q_loss': loss, 'critic/q_mean': jnp.mean(q)}
