@@ -2,6 +2,7 @@
 
   python -m dflow_jax.compare --workdirs=runs/bc,runs/div,runs/dir [--out=runs/hopper]
   python -m dflow_jax.compare --workdirs=runs/bc,runs/rho-sweep:0,runs/rho-sweep:2   # settings
+  python -m dflow_jax.compare --workdirs=runs/bc,runs/rho-sweep:*   # every setting of a sweep
 
 The first workdir is the baseline: every row also gives the probability that a seed of that run
 beats a seed of the baseline. Scores are each run's `final_eval.json` (the per-seed means of its
@@ -52,6 +53,26 @@ def final_scores(spec: str) -> np.ndarray:
   if key not in saved:
     raise ValueError(f'{path} holds no environment scores (a toy task?)')
   return np.asarray(saved[key], np.float64)
+
+
+def expand_settings(specs: list[str]) -> list[str]:
+  """Each 'WORKDIR:*' replaced by WORKDIR:0 .. WORKDIR:K-1, every setting of that finished
+  sweep; other specs as they are."""
+  expanded = []
+  for spec in specs:
+    if not spec.endswith(':*'):
+      expanded.append(spec)
+      continue
+    workdir = spec[:-2]
+    try:
+      with open(os.path.join(workdir, 'final_eval.json')) as f:
+        count = len(json.load(f)['sweep']['settings'])
+    except OSError:
+      raise ValueError(f'{workdir} holds no final_eval.json: not a finished run') from None
+    except (ValueError, KeyError, TypeError):
+      raise ValueError(f'{spec}: {workdir} is not a sweep; name it without :*') from None
+    expanded += [f'{workdir}:{k}' for k in range(count)]
+  return expanded
 
 
 def table(workdirs: list[str]) -> str:
@@ -120,14 +141,15 @@ def main(argv):
     refuse('--workdirs is required: a comma-separated list of finished runs, baseline first')
   out = FLAGS.out or os.path.dirname(os.path.normpath(FLAGS.workdirs[0])) or '.'
   try:
-    text = table(FLAGS.workdirs)
+    workdirs = expand_settings(FLAGS.workdirs)
+    text = table(workdirs)
   except ValueError as e:
     refuse(str(e))
   os.makedirs(out, exist_ok=True)
   with open(os.path.join(out, 'comparison.md'), 'w') as f:
     f.write(text + '\n')
   print(text)
-  drawn = figure(FLAGS.workdirs, os.path.join(out, 'comparison.png'))
+  drawn = figure(workdirs, os.path.join(out, 'comparison.png'))
   if drawn:
     print(f'learning curves: {drawn}')
 

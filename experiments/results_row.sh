@@ -8,8 +8,10 @@
 # Environment: PRE (30000) pre-training and DF (60000) further updates per run, SIZE (cpu) the
 # config option that sets networks and seeds, FQL_ALPHAS (0.3,3,30) the fql sweep, PARALLEL=1
 # to train the runs side by side (an accelerator has room; a 2-core CPU does not),
-# SKIP_GENERATE=1 to use the dataset already under MINARI_DATASETS_PATH. Every run resumes from
-# its checkpoints, so running the script again after an interruption carries on.
+# SKIP_GENERATE=1 to use the dataset already under MINARI_DATASETS_PATH, DF_SWEEP (empty) sweep
+# flags that the div and dir runs add, e.g. DF_SWEEP="--config.sweep.agent.policy_bootstrap=0,1".
+# Every run resumes from its checkpoints, so running the script again after an interruption
+# carries on.
 set -euo pipefail
 if [ $# -ne 3 ]; then
   echo "usage: bash experiments/results_row.sh CONFIG DATASET_ID RUNS_DIR" >&2
@@ -42,6 +44,9 @@ variants=(bc div dir bptt fql)
 variant() {  # VARIANT: a run from the shared pre-training
   local extra=()
   [ "$1" = fql ] && extra=(--config.sweep.agent.alpha="$alphas")
+  if [ -n "${DF_SWEEP:-}" ] && { [ "$1" = div ] || [ "$1" = dir ]; }; then
+    read -ra extra <<< "$DF_SWEEP"
+  fi
   train "$1" --config.df_steps="$df" --config.agent.variant="$1" --init_from="$runs/pretrained" \
       "${extra[@]}"
 }
@@ -63,9 +68,6 @@ else
   train "${ifql[@]}" || failed=1
 fi
 
-IFS=, read -ra alpha_list <<< "$alphas"
-settings=${#alpha_list[@]}
-fql_runs=$(for ((k = 0; k < settings; k++)); do printf ',%s/fql:%d' "$runs" "$k"; done)
-$python -m dflow_jax.compare --out="$runs" \
-  --workdirs="$runs/bc,$runs/div,$runs/dir,$runs/bptt$fql_runs,$runs/ifql,$runs/pretrained"
+df_settings=${DF_SWEEP:+:*}  # a swept div or dir: every setting
+$python -m dflow_jax.compare --out="$runs" --workdirs="$runs/bc,$runs/div$df_settings,$runs/dir$df_settings,$runs/bptt,$runs/fql:*,$runs/ifql,$runs/pretrained"
 exit $failed

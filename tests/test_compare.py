@@ -62,3 +62,7 @@ def test_a_sweeps_settings_are_compared_by_name(tmp_path):
   assert compare._eval_curve(f'{sweep_dir}:1')['per_seed'].tolist() == [[50.0, 60.0]]
   with pytest.raises(ValueError, match='sweep of 2 settings'):
     compare.final_scores(str(sweep_dir))
+  assert compare.expand_settings([bc, f'{sweep_dir}:*']) == [bc, f'{sweep_dir}:0',
+                                                              f'{sweep_dir}:1']
+  with pytest.raises(ValueError, match='not a sweep'):
+    compare.expand_settings([f'{bc}:*'])
