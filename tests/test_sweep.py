@@ -41,6 +41,7 @@ def test_the_grid_is_every_combination_with_seeds_setting_major():
   np.testing.assert_array_equal(keys[4:], train.seed_keys(0, 2))
 
 
+@pytest.mark.slow  # the default run checks a sweep against its uninterrupted self (resume test)
 def test_a_sweep_ends_where_separate_runs_of_its_settings_end():
   config = tiny_config('div', **SWEEP, bc_steps=0, **{'agent.flow_steps': 2})
   _, agent = run.prepare(config)
