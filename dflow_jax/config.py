@@ -145,7 +145,7 @@ def flat_config(tree: dict, prefix: str = '') -> dict:
 RESUMABLE_CHANGES = frozenset({
     'progress_bar', 'save_interval', 'max_to_keep', 'eval_samples', 'chunk_size', 'df_steps',
     'eval_episodes', 'final_eval_episodes', 'eval_interval', 'seeds_per_vmap',
-    'eval_batch_envs', 'toy_curves', 'devices'})
+    'eval_batch_envs', 'toy_curves', 'devices', 'validation_episodes'})
 
 
 def read_config_file(path: str) -> dict | None:
@@ -198,6 +198,9 @@ def base_config() -> ml_collections.ConfigDict:
   c.eval_episodes = 10
   c.final_eval_episodes = 100
   c.eval_interval = 10_000  # updates between evaluations during training; 0: only at the end
+  # Validation episodes per seed at every evaluation, from env seeds disjoint from the scored
+  # ones: what a sweep's best setting is chosen on (evaluator.py). 0: none.
+  c.validation_episodes = 10
   c.eval_batch_envs = 256  # most eval envs that exist at once (same scores for any value)
   c.progress_bar = True
   # Toy tasks: measure their followed metrics (best-mode mass, true reward, ...) at every chunk
@@ -305,7 +308,7 @@ def validate(config: ml_collections.ConfigDict, dataset_size: int | None = None)
                    ('eval_interval', 0), ('seed', 0), ('flow_value_warmup', 0), ('agent.flow_steps', 1),
                    ('agent.time_dim', 2), ('agent.steps_per_state', 0),
                    ('agent.num_samples', 1), ('agent.scan_unroll', 1),
-                   ('eval_batch_envs', 1), ('devices', 0)]:
+                   ('eval_batch_envs', 1), ('devices', 0), ('validation_episodes', 0)]:
     _int_at_least(config, key, low)
   spv = config.seeds_per_vmap
   if spv != 'auto' and (isinstance(spv, bool) or not isinstance(spv, numbers.Integral) or spv < 0):

@@ -181,7 +181,8 @@ def evaluate_workdir(workdir: str, step: int | None = None, episodes: int | None
                                  evaluator.decision_flow_start(config),
                                  train.seeds_per_vmap(config),
                                  config.eval_batch_envs, sweep.num_settings(config))
-  result = env_eval(states, step, episodes or config.final_eval_episodes)
+  result = env_eval(states, step, episodes or config.final_eval_episodes,
+                    config.validation_episodes)
   path = evaluator.save_record(workdir, result,
                                f'step_{step}_episodes_{result["episodes"]}{suffix}')
   if sweep.is_sweep(config):
@@ -212,8 +213,9 @@ def evaluate_workdir(workdir: str, step: int | None = None, episodes: int | None
 def _sweep_text(config, result: dict, toy: bool) -> str:
   """Every setting's row (sweep_summary.md's table) of an evaluation of all of a sweep's agents."""
   from dflow_jax import run, sweep, sweep_report
-  per_agent, headline, what = run.sweep_scores(config, result, toy)
-  rows = sweep_report.setting_rows(sweep.settings(config), config.num_seeds, per_agent, headline)
+  per_agent, headline, what, validation = run.sweep_scores(config, result, toy)
+  rows = sweep_report.setting_rows(sweep.settings(config), config.num_seeds, per_agent, headline,
+                                   validation)
   return sweep_report.markdown(config.dataset, headline, rows, config.num_seeds, what)
 
 

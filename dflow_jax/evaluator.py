@@ -4,6 +4,11 @@ Seeds: every evaluation of a run starts its envs from the same states (env seeds
 run's seed only), so scores at different steps differ by the policy and not by the start
 states; the action noise depends on the run's seed and the step. Neither touches the training
 rng, so evaluating never changes training.
+
+Validation and test: each evaluation may also play `validation_episodes` per seed from env seeds
+disjoint from the scored (test) episodes' by construction (`validation_seeds`). Whatever picks a
+setting (sweep_report, compare's `RUN:best`) reads the validation episodes only, and the test
+score of that choice is what gets reported.
 """
 import os
 
@@ -17,6 +22,10 @@ from dflow_jax.report import format_table, per_seed_table
 
 EVAL_DIR = 'eval'
 _EVAL_STREAM = 0xE7A1  # keeps the evaluation seeds apart from any other use of the run's seed
+_VALIDATION_STREAM = 0x7A11D
+# Test envs are reset with env seeds in [0, 2**32 + N) for N envs; validation envs with seeds
+# from 2**32 + their own 32-bit start on, so the two sets cannot meet for any N < 2**32.
+VALIDATION_OFFSET = 2**32
 
 
 def eval_seeds(run_seed: int, step: int) -> tuple[int, int]:
@@ -24,6 +33,14 @@ def eval_seeds(run_seed: int, step: int) -> tuple[int, int]:
   env_seed = np.random.SeedSequence([run_seed, _EVAL_STREAM]).generate_state(1)[0]
   action_seed = np.random.SeedSequence([run_seed, _EVAL_STREAM, step]).generate_state(1)[0]
   return int(env_seed), int(action_seed)
+
+
+def validation_seeds(run_seed: int, step: int) -> tuple[int, int]:
+  """(env seed, action seed) of the validation episodes at `step`: env seeds disjoint from every
+  test episode's (VALIDATION_OFFSET), action noise from a stream of its own."""
+  env_seed = np.random.SeedSequence([run_seed, _VALIDATION_STREAM]).generate_state(1)[0]
+  action_seed = np.random.SeedSequence([run_seed, _VALIDATION_STREAM, step]).generate_state(1)[0]
+  return VALIDATION_OFFSET + int(env_seed), int(action_seed)
 
 
 def decision_flow_start(config) -> int:
@@ -52,14 +69,27 @@ class Evaluator:
                decision_flow_start(config), train.seeds_per_vmap(config), config.eval_batch_envs,
                sweep.num_settings(config))
 
-  def __call__(self, states, step: int, episodes: int) -> dict:
-    """Every agent's episodes ([A, E] arrays). A sweep's settings are evaluated one after
-    another, each as a separate run of it would be: from the same env and action seeds. With
-    several processes each host steps the envs of the agents it holds, and every process gets
-    all the results (all must call this together)."""
+  def __call__(self, states, step: int, episodes: int, validation_episodes: int = 0) -> dict:
+    """Every agent's test episodes ([A, E] arrays) and, with `validation_episodes`, its
+    validation episodes under 'validation' (the same keys, [A, V]). A sweep's settings are
+    evaluated one after another, each as a separate run of it would be: from the same env and
+    action seeds. With several processes each host steps the envs of the agents it holds, and
+    every process gets all the results (all must call this together)."""
     # Before Decision Flow starts, u_theta is untrained: the flow being learnt is u_nu.
     behavior = step < self.df_start
     env_seed, action_seed = eval_seeds(self.run_seed, step)
+    result = self._play(states, episodes, env_seed, action_seed, behavior)
+    if validation_episodes:
+      val_env_seed, val_action_seed = validation_seeds(self.run_seed, step)
+      validation = self._play(states, validation_episodes, val_env_seed, val_action_seed,
+                              behavior)
+      result['validation'] = {**{key: validation[key] for key in _PER_AGENT if key in validation},
+                              'episodes': validation_episodes, 'env_seed': val_env_seed,
+                              'action_seed': val_action_seed}
+    return {**result, 'step': step, 'episodes': episodes, 'behavior': behavior,
+            'env_seed': env_seed, 'action_seed': action_seed}
+
+  def _play(self, states, episodes: int, env_seed: int, action_seed: int, behavior: bool) -> dict:
     num_seeds = int(np.shape(states.step)[0]) // self.num_settings
     first, local = devices.local_agents(states)
     end = first + int(np.shape(local.step)[0])
@@ -78,8 +108,7 @@ class Evaluator:
     result['inference_s'] += sum(p['first_call_s'] for p in parts[1:])
     if jax.process_count() > 1:  # this host's timings; every agent's scores
       result.update(devices.to_host({key: result[key] for key in _PER_AGENT if key in result}))
-    return {**result, 'step': step, 'episodes': episodes, 'behavior': behavior,
-            'env_seed': env_seed, 'action_seed': action_seed}
+    return result
 
 
 _PER_AGENT = ('returns', 'lengths', 'normalized')
@@ -87,8 +116,10 @@ _PER_AGENT = ('returns', 'lengths', 'normalized')
 
 def setting_result(result: dict, setting: int, num_seeds: int) -> dict:
   """The part of an evaluation (`Evaluator`'s result) that is one setting's seeds."""
-  return {key: value[setting * num_seeds:(setting + 1) * num_seeds] if key in _PER_AGENT
-          else value for key, value in result.items()}
+  def part(values):
+    return {key: value[setting * num_seeds:(setting + 1) * num_seeds] if key in _PER_AGENT
+            else part(value) if key == 'validation' else value for key, value in values.items()}
+  return part(result)
 
 
 def headline(result: dict) -> str:
@@ -112,19 +143,40 @@ def save_record(workdir: str, result: dict, name: str | None = None) -> str:
   directory = os.path.join(workdir, EVAL_DIR)
   os.makedirs(directory, exist_ok=True)
   path = os.path.join(directory, f'{name or "step_" + str(result["step"])}.npz')
-  arrays = {k: result[k] for k in ('returns', 'lengths', 'normalized') if k in result}
+  arrays = {k: result[k] for k in _PER_AGENT if k in result}
+  validation = result.get('validation')
+  if validation:  # under val_*: readers of the test arrays see them as before
+    arrays.update({f'val_{k}': validation[k] for k in _PER_AGENT if k in validation})
+    arrays.update(val_env_seed=validation['env_seed'], val_action_seed=validation['action_seed'])
   np.savez(path, step=result['step'], behavior=result['behavior'], env_seed=result['env_seed'],
            action_seed=result['action_seed'], **arrays)
   return path
 
 
+def read_validation(record) -> dict | None:
+  """The validation part of a saved evaluation record (an npz), as Evaluator returns it."""
+  if 'val_returns' not in record:
+    return None
+  return {**{k: record[f'val_{k}'] for k in _PER_AGENT if f'val_{k}' in record},
+          'episodes': record['val_returns'].shape[1], 'env_seed': int(record['val_env_seed']),
+          'action_seed': int(record['val_action_seed'])}
+
+
 def summary(result: dict) -> dict:
-  """Per-seed means and the aggregate over seeds of the headline score (JSON-able)."""
+  """Per-seed means and the aggregate over seeds of the headline score (JSON-able); with
+  validation episodes, theirs under 'validation'."""
   means = per_seed_means(result)
   key = 'normalized' if 'normalized' in means else 'return'
-  return {'step': result['step'], 'episodes': result['episodes'], 'score': key,
-          'aggregate': scores.aggregate(means[key]),
-          **{k: v.tolist() for k, v in means.items()}}
+  saved = {'step': result['step'], 'episodes': result['episodes'], 'score': key,
+           'aggregate': scores.aggregate(means[key]),
+           **{k: v.tolist() for k, v in means.items()}}
+  validation = result.get('validation')
+  if validation:
+    val_means = per_seed_means(validation)
+    saved['validation'] = {'episodes': validation['episodes'],
+                           'aggregate': scores.aggregate(val_means[key]),
+                           **{k: v.tolist() for k, v in val_means.items()}}
+  return saved
 
 
 def summary_text(result: dict) -> str:
@@ -140,10 +192,20 @@ def summary_text(result: dict) -> str:
       f'over the {num_seeds} per-seed means (IQM: interquartile mean; CI: 95% percentile '
       f'bootstrap over seeds):',
       format_table({agg['score']: a}, list(a), row_label='aggregate'),
+      *_validation_line(agg),
       f'time over {steps} steps of {result["returns"].size} envs: policy '
       f'{1e3 * result["inference_s"] / max(steps - 1, 1):.2f} ms per step (first call '
       f'{result["first_call_s"]:.1f} s), simulation '
       f'{1e3 * result["simulation_s"] / max(steps, 1):.2f} ms per step'])
+
+
+def _validation_line(agg: dict) -> list:
+  if 'validation' not in agg:
+    return []
+  v = agg['validation']
+  a = v['aggregate']
+  return [f'validation ({v["episodes"]} other episodes per seed, for choosing settings): '
+          f'{agg["score"]} mean {a["mean"]:.2f} [{a["ci_low"]:.2f}, {a["ci_high"]:.2f}]']
 
 
 def write_markdown(path: str, dataset: str, result: dict, config=None) -> None:

@@ -66,7 +66,7 @@ def _family_tasks(path: str) -> tuple:
 SIZES = {
     'quick': {'num_seeds': 2, 'batch_size': 64, 'bc_steps': 200, 'df_steps': 200,
               'chunk_size': 100, 'save_interval': 200, 'eval_episodes': 2,
-              'final_eval_episodes': 3, 'eval_interval': 200,
+              'final_eval_episodes': 3, 'eval_interval': 200, 'validation_episodes': 2,
               'agent.velocity_hidden': (64, 64), 'agent.critic_hidden': (64, 64),
               'agent.steps_per_state': 1},
     # On our 2-core CPU: about 4 minutes for `bc`, 6 for DF-div (5 seeds, Gym-MuJoCo).

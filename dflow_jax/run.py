@@ -151,7 +151,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
     tensorboard.close()
     devices.host_copy(states)
     if env_eval is not None:  # the env episodes of the agents it holds
-      env_eval(states, step, config.final_eval_episodes)
+      env_eval(states, step, config.final_eval_episodes, config.validation_episodes)
     return {'states': states, 'agent': agent, 'eval': None, 'step': step}
   return _final_evaluation(config, workdir, agent, dataset, step, states, env_eval, tensorboard,
                            log)
@@ -246,7 +246,8 @@ def _train_loop(config, workdir: str, agent: Agent, dataset, step: int, states, 
         states = devices.place_agents(
             train.start_decision_flow(agent, states, train.seeds_per_vmap(config)), mesh)
       if env_eval is not None and step < total and _crossed(step, length, config.eval_interval):
-        result = env_eval(states, step, config.eval_episodes)  # each host its own agents
+        # each host its own agents
+        result = env_eval(states, step, config.eval_episodes, config.validation_episodes)
         if writer:
           evaluator.save_record(workdir, result)
           tensorboard.evaluation(result)
@@ -279,7 +280,7 @@ def _final_evaluation(config, workdir: str, agent: Agent, dataset, step: int, st
       tensorboard.scalars(step, {f'eval/{k}': v for k, v in result.items()})
       text = toy_summary(config, result, workdir)
     else:
-      result = env_eval(states, step, config.final_eval_episodes)
+      result = env_eval(states, step, config.final_eval_episodes, config.validation_episodes)
       evaluator.save_record(workdir, result)
       tensorboard.evaluation(result)
       evaluator.write_markdown(os.path.join(workdir, 'eval_summary.md'), config.dataset, result,
@@ -305,29 +306,34 @@ def _final_evaluation(config, workdir: str, agent: Agent, dataset, step: int, st
 def sweep_summary(config, workdir: str, result: dict, toy: bool) -> tuple[str, dict]:
   """A sweep's end: sweep_summary.md and sweep.png from the final evaluation of every agent;
   (the summary's text, final_eval.json's content)."""
-  per_agent, headline, what = sweep_scores(config, result, toy)
-  text, record = sweep_report.write(workdir, config, per_agent, headline, what)
+  per_agent, headline, what, validation = sweep_scores(config, result, toy)
+  text, record = sweep_report.write(workdir, config, per_agent, headline, what, validation)
   figure = os.path.join(workdir, sweep_report.FIGURE)
   return f'{text}sweep figure: {figure}\n', {'sweep': record, 'step': int(
       result.get('step', config.df_steps + config.bc_steps + config.critic_steps))}
 
 
-def sweep_scores(config, result: dict, toy: bool) -> tuple[dict, str, str]:
-  """(per-agent values {name: [A]}, the headline's name, what they were measured on) of an
-  evaluation of every agent of a sweep: the normalised score (or return) of env episodes, or
-  a toy task's true reward beside its followed metrics."""
+def sweep_scores(config, result: dict, toy: bool) -> tuple[dict, str, str, np.ndarray | None]:
+  """(per-agent values {name: [A]}, the headline's name, what they were measured on, the
+  headline's per-agent values on the validation episodes or None) of an evaluation of every
+  agent of a sweep: the normalised score (or return) of env episodes, or a toy task's true
+  reward beside its followed metrics."""
   if toy:
     headline = 'true_reward' if 'true_reward' in result else sorted(result)[0]
     task = data.IN_MEMORY.get(config.dataset)
     followed = [name for name, _ in task.curves] if task else []
     per_agent = {k: result[k] for k in [headline, *followed] if k in result}
     what = f'toy metrics of {config.eval_samples} sampled actions per seed'
-  else:
-    means = evaluator.per_seed_means(result)
-    headline = 'normalized' if 'normalized' in means else 'return'
-    per_agent = {headline: means[headline], 'length': means['length']}
-    what = f'{result["episodes"]} episodes per seed at step {result["step"]}'
-  return per_agent, headline, what
+    return per_agent, headline, what, None
+  means = evaluator.per_seed_means(result)
+  headline = 'normalized' if 'normalized' in means else 'return'
+  per_agent = {headline: means[headline], 'length': means['length']}
+  what = f'{result["episodes"]} test episodes per seed at step {result["step"]}'
+  validation = result.get('validation')
+  if not validation:
+    return per_agent, headline, what, None
+  what += f', {validation["episodes"]} validation episodes per seed'
+  return per_agent, headline, what, evaluator.per_seed_means(validation)[headline]
 
 
 def _crossed(step: int, length: int, interval: int) -> bool:

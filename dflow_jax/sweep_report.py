@@ -1,5 +1,9 @@
 """What a sweep ends with: sweep_summary.md (one row per setting) and sweep.png (the final score
-against each swept value, seeds as points, mean and 95% CI as a line)."""
+against each swept value, seeds as points, mean and 95% CI as a line).
+
+The best setting is chosen on the validation episodes where the run played them, and its test
+score is what is reported; a run without them (validation_episodes = 0, a toy task) can only be
+chosen on what it was scored on, and the summary says so."""
 import os
 
 import numpy as np
@@ -10,29 +14,45 @@ SUMMARY = 'sweep_summary.md'
 FIGURE = 'sweep.png'
 
 
-def setting_rows(grid: list, num_seeds: int, per_agent: dict, headline: str) -> list:
+def setting_rows(grid: list, num_seeds: int, per_agent: dict, headline: str,
+                 validation=None) -> list:
   """Per setting: its values, the headline's per-seed values with mean, IQM and CI over seeds,
-  and the mean of every other metric. `per_agent` maps names to [A] arrays (setting-major)."""
+  and the mean of every other metric. `per_agent` maps names to [A] arrays (setting-major);
+  `validation`, the headline's [A] values on the validation episodes, adds a row's
+  'validation' aggregate and per-seed values."""
   rows = []
   for index, setting in enumerate(grid):
-    seeds = {name: np.asarray(values, np.float64)[index * num_seeds:(index + 1) * num_seeds]
-             for name, values in per_agent.items()}
-    rows.append({'setting': index, 'values': setting, 'per_seed': seeds[headline].tolist(),
-                 **scores.aggregate(seeds[headline]),
-                 'others': {name: float(np.mean(v)) for name, v in seeds.items()
-                            if name != headline}})
+    cut = slice(index * num_seeds, (index + 1) * num_seeds)
+    seeds = {name: np.asarray(values, np.float64)[cut] for name, values in per_agent.items()}
+    row = {'setting': index, 'values': setting, 'per_seed': seeds[headline].tolist(),
+           **scores.aggregate(seeds[headline]),
+           'others': {name: float(np.mean(v)) for name, v in seeds.items() if name != headline}}
+    if validation is not None:
+      chosen_on = np.asarray(validation, np.float64)[cut]
+      row['validation'] = {'per_seed': chosen_on.tolist(), **scores.aggregate(chosen_on)}
+    rows.append(row)
   return rows
 
 
+def selected_on(rows: list) -> str:
+  """What `best` reads: 'validation' episodes, or the 'test' ones where none were played."""
+  return 'validation' if all('validation' in row for row in rows) else 'test'
+
+
 def best(rows: list) -> dict:
-  """The setting with the highest mean headline (the first of equals)."""
+  """The setting with the highest mean on the validation episodes (on the test episodes where
+  there are none); the first of equals."""
+  if selected_on(rows) == 'validation':
+    return max(rows, key=lambda row: row['validation']['mean'])
   return max(rows, key=lambda row: row['mean'])
 
 
 def markdown(dataset: str, headline: str, rows: list, num_seeds: int, what: str) -> str:
   keys = list(rows[0]['values'])
   others = list(rows[0]['others'])
-  header = ['setting', *keys, f'{headline} mean', '95% CI', 'IQM', *others]
+  validated = selected_on(rows) == 'validation'
+  header = ['setting', *keys, f'{headline} mean', '95% CI', 'IQM',
+            *(['validation mean'] if validated else []), *others]
   lines = [f'# Sweep on {dataset}', '',
            f'{len(rows)} settings x {num_seeds} seeds; {what}. Mean, IQM and 95% percentile '
            f'bootstrap CI over the seeds of each setting ({", ".join(others) or "no other"} '
@@ -41,11 +61,15 @@ def markdown(dataset: str, headline: str, rows: list, num_seeds: int, what: str)
   for row in rows:
     cells = [str(row['setting']), *(f'{row["values"][k]:g}' for k in keys),
              f'{row["mean"]:.3f}', f'[{row["ci_low"]:.3f}, {row["ci_high"]:.3f}]',
-             f'{row["iqm"]:.3f}', *(f'{row["others"][o]:.3f}' for o in others)]
+             f'{row["iqm"]:.3f}',
+             *([f'{row["validation"]["mean"]:.3f}'] if validated else []),
+             *(f'{row["others"][o]:.3f}' for o in others)]
     lines.append('| ' + ' | '.join(cells) + ' |')
   top = best(rows)
-  lines += ['', f'best: setting {top["setting"]} ({sweep.label(top["values"])}), {headline} '
-                f'{top["mean"]:.3f} [{top["ci_low"]:.3f}, {top["ci_high"]:.3f}]']
+  how = ('chosen on the validation episodes; its test score' if validated else
+         'chosen on the scored episodes themselves (no validation episodes), which flatters it')
+  lines += ['', f'best: setting {top["setting"]} ({sweep.label(top["values"])}), {how}: '
+                f'{headline} {top["mean"]:.3f} [{top["ci_low"]:.3f}, {top["ci_high"]:.3f}]']
   return '\n'.join(lines) + '\n'
 
 
@@ -80,12 +104,14 @@ def figure(path: str, rows: list, headline: str) -> str:
   return path
 
 
-def write(workdir: str, config, per_agent: dict, headline: str, what: str) -> tuple[str, dict]:
+def write(workdir: str, config, per_agent: dict, headline: str, what: str,
+          validation=None) -> tuple[str, dict]:
   """Writes sweep_summary.md and sweep.png; returns (the summary's text, a JSON-able record)."""
   grid = sweep.settings(config)
-  rows = setting_rows(grid, config.num_seeds, per_agent, headline)
+  rows = setting_rows(grid, config.num_seeds, per_agent, headline, validation)
   text = markdown(config.dataset, headline, rows, config.num_seeds, what)
   with open(os.path.join(workdir, SUMMARY), 'w') as f:
     f.write(text)
   figure(os.path.join(workdir, FIGURE), rows, headline)
-  return text, {'headline': headline, 'settings': rows, 'best_setting': best(rows)['setting']}
+  return text, {'headline': headline, 'settings': rows, 'best_setting': best(rows)['setting'],
+                'selected_on': selected_on(rows)}

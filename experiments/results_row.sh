@@ -5,11 +5,15 @@
 #   bash experiments/results_row.sh CONFIG DATASET_ID RUNS_DIR
 #   bash experiments/results_row.sh gym_mujoco.py:hopper-mixed dflow/mujoco/hopper/mixed-v0 runs/hopper
 #
+# Equal tuning budgets: fql, div and dir each train one sweep of four settings from the shared
+# pre-training, fixed here before any score is seen; each sweep's setting is chosen on its
+# validation episodes and reported on its test episodes (comparison.md: RUN:best rows;
+# all-settings/comparison.md: every setting).
+#
 # Environment: PRE (30000) pre-training and DF (60000) further updates per run, SIZE (cpu) the
-# config option that sets networks and seeds, FQL_ALPHAS (0.3,3,30) the fql sweep, PARALLEL=1
-# to train the runs side by side (an accelerator has room; a 2-core CPU does not),
-# SKIP_GENERATE=1 to use the dataset already under MINARI_DATASETS_PATH, DF_SWEEP (empty) sweep
-# flags that the div and dir runs add, e.g. DF_SWEEP="--config.sweep.agent.policy_bootstrap=0,1".
+# config option that sets networks and seeds, PARALLEL=1 to train the runs side by side (an
+# accelerator has room; a 2-core CPU does not), SKIP_GENERATE=1 to use the dataset already under
+# MINARI_DATASETS_PATH; the sweeps: FQL_SWEEP, DIV_SWEEP and DIR_SWEEP (their defaults below).
 # Every run resumes from its checkpoints, so running the script again after an interruption
 # carries on.
 set -euo pipefail
@@ -18,7 +22,10 @@ if [ $# -ne 3 ]; then
   exit 2
 fi
 config=$1 dataset=$2 runs=$3
-pre=${PRE:-30000} df=${DF:-60000} size=${SIZE:-cpu} alphas=${FQL_ALPHAS:-0.3,3,30}
+pre=${PRE:-30000} df=${DF:-60000} size=${SIZE:-cpu}
+fql_sweep=${FQL_SWEEP:---config.sweep.agent.alpha=0.3,1,3,10}
+div_sweep=${DIV_SWEEP:---config.sweep.agent.rho=0.1,1 --config.sweep.agent.policy_bootstrap=0,1}
+dir_sweep=${DIR_SWEEP:---config.sweep.agent.alpha=1,3 --config.sweep.agent.policy_bootstrap=0,1}
 python=${PYTHON:-python}
 mkdir -p "$runs"
 
@@ -43,10 +50,11 @@ ifql=(ifql --config.df_steps="$df" --config.agent.variant=bc --config.agent.num_
 variants=(bc div dir bptt fql)
 variant() {  # VARIANT: a run from the shared pre-training
   local extra=()
-  [ "$1" = fql ] && extra=(--config.sweep.agent.alpha="$alphas")
-  if [ -n "${DF_SWEEP:-}" ] && { [ "$1" = div ] || [ "$1" = dir ]; }; then
-    read -ra extra <<< "$DF_SWEEP"
-  fi
+  case $1 in
+    fql) read -ra extra <<< "$fql_sweep" ;;
+    div) read -ra extra <<< "$div_sweep" ;;
+    dir) read -ra extra <<< "$dir_sweep" ;;
+  esac
   train "$1" --config.df_steps="$df" --config.agent.variant="$1" --init_from="$runs/pretrained" \
       "${extra[@]}"
 }
@@ -68,6 +76,6 @@ else
   train "${ifql[@]}" || failed=1
 fi
 
-df_settings=${DF_SWEEP:+:*}  # a swept div or dir: every setting
-$python -m dflow_jax.compare --out="$runs" --workdirs="$runs/bc,$runs/div$df_settings,$runs/dir$df_settings,$runs/bptt,$runs/fql:*,$runs/ifql,$runs/pretrained"
+$python -m dflow_jax.compare --out="$runs" --workdirs="$runs/bc,$runs/div:best,$runs/dir:best,$runs/fql:best,$runs/bptt,$runs/ifql,$runs/pretrained"
+$python -m dflow_jax.compare --out="$runs/all-settings" --workdirs="$runs/bc,$runs/div:*,$runs/dir:*,$runs/fql:*"
 exit $failed

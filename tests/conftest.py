@@ -18,7 +18,7 @@ def tiny_config(variant='div', **overrides):
   tiny = {'dataset': 'toy/bandit', 'num_seeds': 2, 'batch_size': 32, 'bc_steps': 20,
           'df_steps': 20, 'chunk_size': 10, 'save_interval': 10, 'eval_samples': 50,
           'progress_bar': False, 'agent.variant': variant, 'agent.velocity_hidden': (16, 16),
-          'agent.critic_hidden': (16, 16), 'agent.flow_steps': 3,
+          'agent.critic_hidden': (16, 16), 'agent.flow_steps': 3, 'validation_episodes': 1,
           'toy_curves': False}  # one test follows them (test_plots); the rest need not pay
   return override(base_config(), {**tiny, **overrides})
 

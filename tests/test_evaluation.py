@@ -95,7 +95,7 @@ def trained(tmp_path_factory):
     generate(NAME, steps=3000, seed=0, quiet=True)
     config = tiny_config('div', dataset=NAME, bc_steps=40, df_steps=0, chunk_size=20,
                          save_interval=1000, batch_size=64, eval_episodes=2,
-                         final_eval_episodes=3, eval_interval=20)
+                         final_eval_episodes=3, eval_interval=20, validation_episodes=2)
     config.agent.velocity_hidden = config.agent.critic_hidden = (32, 32)
     printed = []
     out = run.train_and_evaluate(config, str(workdir / 'run'), log=printed.append)
@@ -119,6 +119,13 @@ def test_training_evaluates_on_schedule_and_writes_its_records(trained):
   assert np.all(result['returns'] > 0)  # dense rewards: every step earns something
   saved = json.load(open(workdir / 'final_eval.json'))
   np.testing.assert_allclose(saved['normalized'], result['normalized'].mean(axis=1))
+  # Validation episodes at every evaluation, from start states none of the test episodes has.
+  validation = result['validation']
+  assert validation['returns'].shape == (2, 2) and during['val_returns'].shape == (2, 2)
+  assert not set(validation['returns'].ravel()) & set(result['returns'].ravel())
+  np.testing.assert_allclose(saved['validation']['normalized'],
+                             validation['normalized'].mean(axis=1))
+  assert int(during['val_env_seed']) >= evaluator.VALIDATION_OFFSET > int(during['env_seed'])
   assert 'IQM' in (workdir / 'eval_summary.md').read_text()
   assert 'aggregate mean iqm ci_low ci_high' in ' '.join(trained['printed'].split())
 
