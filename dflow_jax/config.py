@@ -25,7 +25,8 @@ MAX_SEED = 2**32 - 1
 # The agent keys a sweep may list (sweep.py): numbers the updates multiply by, never a shape or
 # a branch of the program. num_samples changes the shape of acting, so it is not among them.
 SWEEPABLE = ('alpha', 'lambda_dir', 'rho', 'lambda_div', 'learning_rate', 'expectile',
-             'discount', 'tau', 'behavior_ema', 'policy_ema', 'policy_bootstrap')
+             'discount', 'tau', 'behavior_ema', 'policy_ema', 'policy_bootstrap',
+             'divergence_target')
 
 
 class ConfigError(ValueError):
@@ -61,8 +62,11 @@ class AgentConfig:
   dir_target: str = 'mc'
   dir_objective: str = 'direction'
   # DF-div
-  rho: float = 1.0
+  rho: float = 1.0  # with a divergence_target, rho's starting value
   lambda_div: float = 0.1
+  # > 0: rho follows dual ascent so that the path divergence per action dimension holds this
+  # budget (agents/divergence_budget.py); 0: rho fixed
+  divergence_target: float = 0.0
   # V^chi's target reads neither a_prev (the velocity does not see it) nor anything a_prev
   # predicts beyond s, so the input is off by default; the ablation turns it on.
   use_prev_action: bool = False
@@ -245,6 +249,7 @@ FLOAT_BOUNDS = {
     'agent.lambda_dir': (0.0, WEIGHT_BOUND, False, False),
     'agent.rho': (0.0, WEIGHT_BOUND, False, False),
     'agent.lambda_div': (0.0, WEIGHT_BOUND, False, False),
+    'agent.divergence_target': (0.0, WEIGHT_BOUND, False, False),
     'agent.discount': (0.0, 1.0, False, False),
     'agent.expectile': (0.0, 1.0, True, True),
     'agent.policy_bootstrap': (0.0, 1.0, False, False),

@@ -12,7 +12,7 @@ import jax.numpy as jnp
 import optax
 
 from dflow_jax import flow
-from dflow_jax.agents import behavior, bptt, decision_flow, fql, iql
+from dflow_jax.agents import behavior, bptt, decision_flow, divergence_budget, fql, iql
 from dflow_jax.agents.common import TrainedNet, minimize, new_net, polyak
 from dflow_jax.config import AgentConfig
 from dflow_jax.data.normalization import ObservationStats, identity
@@ -33,6 +33,7 @@ class AgentState(flax.struct.PyTreeNode):
   value: TrainedNet
   flow_value: TrainedNet  # V^f (DF-dir) or V^chi (DF-div)
   flow_value_target: dict
+  rho_log_scale: jax.Array  # DF-div: rho = cfg.rho * exp(this), moved by the divergence budget
 
 
 class Agent:
@@ -103,7 +104,8 @@ class Agent:
         policy_updates=jnp.zeros((), jnp.int32),
         critic=new_net(critic, self.optimizer), critic_target=critic,
         value=new_net(self.value_net.init(keys[2], s), self.optimizer),
-        flow_value=new_net(flow_value, self.optimizer), flow_value_target=flow_value)
+        flow_value=new_net(flow_value, self.optimizer), flow_value_target=flow_value,
+        rho_log_scale=jnp.zeros((), jnp.float32))
 
   @staticmethod
   def _normalized(state: AgentState, batch):
@@ -186,13 +188,20 @@ class Agent:
 
   # ---- phase 2: Decision Flow (or, for `bc`, more flow matching) ----
 
+  def _budgeted(self, state: AgentState):
+    """The config with DF-div's current rho (the divergence budget's; cfg.rho when it is off)."""
+    if self.cfg.variant != 'div':
+      return self.cfg
+    return dataclasses.replace(self.cfg,
+                               rho=divergence_budget.rho(self.cfg.rho, state.rho_log_scale))
+
   def _flow_value_step(self, state: AgentState, batch):
     """The part both Decision Flow updates share: the critic's step, one rollout of u_theta with
     its flow-value targets, and the flow value's step on them.
 
     Returns (state, the policy loss's inputs, metrics).
     """
-    cfg, variant = self.cfg, decision_flow.VARIANTS[self.cfg.variant]
+    cfg, variant = self._budgeted(state), decision_flow.VARIANTS[self.cfg.variant]
     batch = self._normalized(state, batch)
     rng, rollout_key, fm_key = jax.random.split(state.rng, 3)
     state, critic_info = self._update_critic(state.replace(rng=rng), batch,
@@ -227,11 +236,15 @@ class Agent:
       return self._update_bptt(state, batch)
     if self.cfg.variant == 'fql':
       return self._update_fql(state, batch)
-    cfg, variant = self.cfg, decision_flow.VARIANTS[self.cfg.variant]
+    cfg, variant = self._budgeted(state), decision_flow.VARIANTS[self.cfg.variant]
     state, (params, batch, steps, scale, fm_key), info = self._flow_value_step(state, batch)
     policy, policy_info = minimize(
         lambda p: variant.policy_loss(cfg, self.apply, p, params, batch, steps, scale, fm_key),
         state.policy, self.optimizer)
+    if cfg.variant == 'div':  # the budget moves with the policy, not during a warm-up
+      state = state.replace(rho_log_scale=divergence_budget.dual_step(
+          state.rho_log_scale, info['df/divergence'], self.action_dim, cfg.divergence_target))
+      info['df/rho'] = cfg.rho
     return self._with_policy(state, policy), {**info, **policy_info}
 
   def _update_bptt(self, state: AgentState, batch):
