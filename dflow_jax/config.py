@@ -26,7 +26,7 @@ MAX_SEED = 2**32 - 1
 # a branch of the program. num_samples changes the shape of acting, so it is not among them.
 SWEEPABLE = ('alpha', 'lambda_dir', 'rho', 'lambda_div', 'learning_rate', 'expectile',
              'discount', 'tau', 'behavior_ema', 'policy_ema', 'policy_bootstrap',
-             'divergence_target')
+             'divergence_target', 'flow_reversal')
 
 
 class ConfigError(ValueError):
@@ -70,6 +70,9 @@ class AgentConfig:
   # V^chi's target reads neither a_prev (the velocity does not see it) nor anything a_prev
   # predicts beyond s, so the input is off by default; the ablation turns it on.
   use_prev_action: bool = False
+  # dir, div: weight of the flow value's regression on flow states reversed from dataset actions,
+  # beside the policy's rollouts (decision_flow.reversal_targets); 0: rollouts only
+  flow_reversal: float = 0.0
   # cost and acting
   steps_per_state: int = 0  # flow steps per state in the DF losses; 0 means all T
   num_samples: int = 1  # candidates per state when acting, ranked by Q
@@ -250,6 +253,7 @@ FLOAT_BOUNDS = {
     'agent.rho': (0.0, WEIGHT_BOUND, False, False),
     'agent.lambda_div': (0.0, WEIGHT_BOUND, False, False),
     'agent.divergence_target': (0.0, WEIGHT_BOUND, False, False),
+    'agent.flow_reversal': (0.0, WEIGHT_BOUND, False, False),
     'agent.discount': (0.0, 1.0, False, False),
     'agent.expectile': (0.0, 1.0, True, True),
     'agent.policy_bootstrap': (0.0, 1.0, False, False),

@@ -3,6 +3,8 @@
 The ODE is integrated here and nowhere else: `integrate` is one `jax.lax.scan` over the T flow
 steps and returns the whole trajectory, which the Decision Flow losses treat as a rollout of the
 flow MDP (state = (s, x_tau, t_tau), action = the velocity, deterministic transition).
+`integrate(..., backwards=True)` runs the same scan from t = 1 down to 0: the flow reversed from
+a given end point (a dataset action), whose states lead forward to (about) that end.
 """
 from collections.abc import Callable
 from typing import NamedTuple
@@ -53,24 +55,30 @@ def _step(velocity: VelocityFn, solver: str, x, t, dt):
 
 
 def integrate(velocity: VelocityFn, x0, num_steps: int, solver: str = 'euler',
-              unroll: int = 1, remat: bool = False) -> FlowTrajectory:
+              unroll: int = 1, remat: bool = False, backwards: bool = False) -> FlowTrajectory:
   """Integrates dx/dt = velocity(x, t) from t = 0 to 1 in `num_steps` equal steps.
 
   `remat`: a gradient through the scan (bptt) recomputes each step's activations instead of
   storing them (jax.checkpoint); no other value changes.
+  `backwards`: `x0` is the point at t = 1 and the solver steps from t = 1 to 0 (dt < 0). The
+  trajectory is returned in forward order all the same: xs[T] is the given point, xs[0] where
+  the reversed flow ends, and velocities[tau] the solver's (xs[tau + 1] - xs[tau]) / |dt|.
   """
-  dt = 1.0 / num_steps
+  dt = -1.0 / num_steps if backwards else 1.0 / num_steps
   batch_shape = x0.shape[:-1]
 
   def body(x, tau):
-    t = jnp.full(batch_shape, tau * dt, x.dtype)
+    t = jnp.full(batch_shape, tau * abs(dt), x.dtype)
     u = _step(velocity, solver, x, t, dt)
     x_next = x + dt * u
     return x_next, (x_next, u)
 
   if remat:
     body = jax.checkpoint(body)
-  _, (xs, us) = jax.lax.scan(body, x0, jnp.arange(num_steps), unroll=unroll)
+  taus = jnp.arange(num_steps, 0, -1) if backwards else jnp.arange(num_steps)
+  _, (xs, us) = jax.lax.scan(body, x0, taus, unroll=unroll)
+  if backwards:  # visited t = (T-1)/T .. 0: put it in forward order
+    return FlowTrajectory(jnp.concatenate([xs[::-1], x0[None]], axis=0), us[::-1])
   return FlowTrajectory(jnp.concatenate([x0[None], xs], axis=0), us)
 
 

@@ -124,6 +124,14 @@ class Agent:
     static_zero = isinstance(beta, numbers.Number) and beta == 0
     return self.cfg.variant in ('dir', 'div', 'bptt') and not static_zero
 
+  @property
+  def uses_flow_reversal(self) -> bool:
+    """Whether the flow value also regresses on flows reversed from dataset actions: unless
+    `flow_reversal` is a constant 0 (a swept value is traced: computed for every setting)."""
+    weight = self.cfg.flow_reversal
+    return self.cfg.variant in ('dir', 'div') and not (
+        isinstance(weight, numbers.Number) and weight == 0)
+
   def _policy_next_q(self, state: AgentState, batch, key):
     """Q_target(s', a'), a' = clip(x_T) of one rollout of the current u_theta at s' (stop-gradient
     throughout: it is part of a TD target)."""
@@ -210,9 +218,20 @@ class Agent:
         policy=state.policy.params, behavior=state.behavior_ema, critic=state.critic.params,
         value=state.value.params, flow_value=None, flow_value_target=state.flow_value_target)
     steps, scale, rollout_info = variant.targets(cfg, self.apply, params, batch, rollout_key)
-    flow_value, fv_info = minimize(
-        lambda p: variant.flow_value_loss(cfg, self.apply, p, steps), state.flow_value,
-        self.optimizer)
+    reversal = None
+    if self.uses_flow_reversal:
+      reversal = decision_flow.reversal_targets(cfg, self.apply, params, batch, scale,
+                                                _reversal_key(rollout_key))
+
+    def flow_value_loss(p):
+      loss, info = variant.flow_value_loss(cfg, self.apply, p, steps)
+      if reversal is None:
+        return loss, info
+      reversed_loss, _ = variant.flow_value_loss(cfg, self.apply, p, reversal)
+      return loss + cfg.flow_reversal * reversed_loss, {
+          **info, 'df/reversal_value_loss': reversed_loss}
+
+    flow_value, fv_info = minimize(flow_value_loss, state.flow_value, self.optimizer)
     state = state.replace(
         flow_value=flow_value, step=state.step + 1,
         flow_value_target=polyak(state.flow_value_target, flow_value.params, cfg.tau))
@@ -333,6 +352,14 @@ _NEXT_ACTION_STREAM = 13
 
 def _next_action_key(key):
   return jax.random.fold_in(key, _NEXT_ACTION_STREAM)
+
+
+# Likewise the steps drawn on the reversed flows (flow_reversal): a stream of their own.
+_REVERSAL_STREAM = 17
+
+
+def _reversal_key(key):
+  return jax.random.fold_in(key, _REVERSAL_STREAM)
 
 
 def _ema(average, params, decay: float, updates):

@@ -225,6 +225,26 @@ def dir_policy_loss(cfg: AgentConfig, apply: Appliers, policy_params, params: DF
 
 # ---- DF-div: targets ----
 
+def _div_returns(cfg: AgentConfig, apply: Appliers, params: DFParams, s, traj, reward,
+                 velocities_at_states: bool):
+  """Along a flow trajectory of u_theta: u_nu at its states [T, B, d], D_tau [T, B] and the
+  Monte Carlo returns G_tau = sum_{j >= tau} -rho * D_j + R~ [T, B]. `velocities_at_states`:
+  the trajectory's velocities are u_theta at its states (an Euler rollout); else they are
+  evaluated there."""
+  T = cfg.flow_steps
+  behavior = jax.lax.stop_gradient(params.behavior)
+  t_grid = jnp.broadcast_to(flow.flow_times(T)[:T, None], traj.velocities.shape[:2])
+  u_nu = jax.vmap(lambda x, t: apply.velocity(behavior, s, x, t))(traj.xs[:-1], t_grid)
+  if velocities_at_states:
+    u_theta = traj.velocities
+  else:  # the flow action is the policy's velocity at the flow state, not the solver's blend
+    policy = jax.lax.stop_gradient(params.policy)
+    u_theta = jax.vmap(lambda x, t: apply.velocity(policy, s, x, t))(traj.xs[:-1], t_grid)
+  divergence = step_divergence(u_theta, u_nu, 1.0 / T)  # [T, B]
+  reward_to_go = jnp.cumsum((-cfg.rho * divergence)[::-1], axis=0)[::-1]
+  return u_nu, divergence, reward_to_go + reward[None]
+
+
 def div_targets(cfg: AgentConfig, apply: Appliers, params: DFParams, batch, key):
   """Flow states, behaviour velocities and V^chi targets of one rollout of u_theta.
 
@@ -232,20 +252,11 @@ def div_targets(cfg: AgentConfig, apply: Appliers, params: DFParams, batch, key)
   at the end: the Monte Carlo target at step tau is G_tau = sum_{j >= tau} r^f_j + R~ (Eq. 21).
   Returns (FlowSteps, sigma, metrics).
   """
-  T, k = cfg.flow_steps, cfg.steps_used
+  k = cfg.steps_used
   s = batch.observations
   traj, reward, baseline, scale, steps, metrics = _rollout_and_reward(cfg, apply, params, s, key)
-  behavior = jax.lax.stop_gradient(params.behavior)
-  t_grid = jnp.broadcast_to(flow.flow_times(T)[:T, None], traj.velocities.shape[:2])
-  u_nu = jax.vmap(lambda x, t: apply.velocity(behavior, s, x, t))(traj.xs[:-1], t_grid)
-  if cfg.solver == 'euler':
-    u_theta = traj.velocities
-  else:  # the flow action is the policy's velocity at the flow state, not the solver's blend
-    policy = jax.lax.stop_gradient(params.policy)
-    u_theta = jax.vmap(lambda x, t: apply.velocity(policy, s, x, t))(traj.xs[:-1], t_grid)
-  divergence = step_divergence(u_theta, u_nu, 1.0 / T)  # [T, B]
-  reward_to_go = jnp.cumsum((-cfg.rho * divergence)[::-1], axis=0)[::-1]
-  returns = reward_to_go + reward[None]  # G_tau
+  u_nu, divergence, returns = _div_returns(cfg, apply, params, s, traj, reward,
+                                           cfg.solver == 'euler')
   metrics['df/divergence'] = jnp.mean(jnp.sum(divergence, axis=0))
   flow_steps = _flow_steps(batch, traj, steps, k, _gather_steps(returns, steps), baseline,
                            _gather_steps(u_nu, steps))
@@ -280,6 +291,37 @@ def div_policy_loss(cfg: AgentConfig, apply: Appliers, policy_params, params: DF
   # D_tau averaged over the sampled steps, times T: the path divergence's estimate.
   return loss, {'policy/fm_loss': fm, 'policy/value_term': value_term,
                 'policy/divergence': jnp.mean(divergence) * cfg.flow_steps}
+
+
+# ---- flow states reversed from the data (both variants) ----
+
+def reversal_targets(cfg: AgentConfig, apply: Appliers, params: DFParams, batch, scale, key):
+  """Flow-value training states grounded in the data: the current policy's ODE integrated
+  backwards from each dataset action a (flow.integrate(backwards=True)), so that the flow from
+  every state (s, x_tau, t_tau) leads to about a, an action whose value the critic has learnt
+  from the data itself (the flow reversal of Reversal Q-Learning). The targets are those a
+  rollout ending at a would give: R~(a) = (Q(s, a) - b(s)) / sigma for V^f; for V^chi, R~(a)
+  minus rho times the divergence from u_nu still to come along the reversed path. Everything is
+  stop-gradient; `scale` is the rollout's sigma, so both sets of targets share units.
+  Returns FlowSteps."""
+  T, k = cfg.flow_steps, cfg.steps_used
+  s = batch.observations
+  policy = jax.lax.stop_gradient(params.policy)
+  traj = jax.lax.stop_gradient(flow.integrate(
+      lambda x, t: apply.velocity(policy, s, x, t), batch.actions, T, cfg.solver,
+      cfg.scan_unroll, backwards=True))
+  q_data = finished_value(cfg, apply, params.critic, s, batch.actions)
+  baseline, _ = normalizer(cfg, apply, params.value, s, q_data)
+  reward = (q_data - baseline) / scale
+  steps = choose_steps(key, s.shape[0], T, k)
+  if cfg.variant == 'div':
+    # the reversed path's velocities were read at the next state: evaluate u_theta at each one
+    u_nu, _, returns = _div_returns(cfg, apply, params, s, traj, reward, False)
+    value_target, behavior = _gather_steps(returns, steps), _gather_steps(u_nu, steps)
+  else:
+    value_target = jnp.repeat(reward, k)
+    behavior = jnp.zeros((value_target.shape[0], apply.action_dim))
+  return _flow_steps(batch, traj, steps, k, value_target, baseline, behavior)
 
 
 # ---- per variant ----
