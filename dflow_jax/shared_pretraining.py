@@ -18,12 +18,14 @@ from dflow_jax.config import ConfigError, changed_keys, flat_config, saved_confi
 from dflow_jax.evaluator import EVAL_DIR
 
 # Keys that the updates before `df_start` never read; any other difference means different
-# pre-training. (use_prev_action changes the flow value's shapes, so it must match.)
+# pre-training. (use_prev_action changes the flow value's shapes, so it must match.) Flow
+# matching and IQL do not integrate the ODE, so T (agent.flow_steps) is among them; only the
+# copied pre-training evaluations acted with the source's T.
 DECISION_FLOW_KEYS = {'agent.variant', 'agent.alpha', 'agent.lambda_dir', 'agent.dir_target',
                       'agent.dir_objective', 'agent.rho', 'agent.lambda_div',
                       'agent.value_scale', 'agent.policy_ema', 'agent.steps_per_state',
-                      'agent.bptt_remat', 'agent.policy_bootstrap',
-                      'flow_value_warmup'}
+                      'agent.bptt_remat', 'agent.policy_bootstrap', 'agent.divergence_target',
+                      'agent.flow_reversal', 'agent.flow_steps', 'flow_value_warmup'}
 
 
 def check_source(source: str, config: ml_collections.ConfigDict, df_start: int,

@@ -7,6 +7,7 @@ import pytest
 
 from dflow_jax import evaluator, plots, run, shared_pretraining
 from dflow_jax.checkpoint import OWNER_CONFIG, Checkpointer
+from dflow_jax.config import RESUMABLE_CHANGES
 from tests.conftest import tiny_config
 from tests.test_train import assert_trees_close
 
@@ -47,6 +48,13 @@ def test_init_from_refuses_a_run_pretrained_differently(tmp_path, change, named)
   with pytest.raises(run.ConfigError, match=f'pre-trained differently: {named}'):
     run.train_and_evaluate(tiny_config('dir', **change), str(tmp_path / 'dir'),
                            init_from=str(tmp_path / 'div'), **QUIET)
+
+
+def test_the_new_decision_flow_knobs_and_sweeps_of_them_share_a_pretraining(tmp_path):
+  run.train_and_evaluate(tiny_config('bc', df_steps=0), str(tmp_path / 'bc'), **QUIET)
+  config = tiny_config('div', **{'agent.flow_steps': 2, 'agent.flow_reversal': 1.0})
+  config.sweep.agent.divergence_target = '0,0.1'
+  shared_pretraining.check_source(str(tmp_path / 'bc'), config, 20, RESUMABLE_CHANGES)
 
 
 def test_init_from_refuses_what_is_not_a_run(tmp_path):
