@@ -23,9 +23,10 @@ from dflow_jax.report import format_table, per_seed_table
 EVAL_DIR = 'eval'
 _EVAL_STREAM = 0xE7A1  # keeps the evaluation seeds apart from any other use of the run's seed
 _VALIDATION_STREAM = 0x7A11D
-# Test envs are reset with env seeds in [0, 2**32 + N) for N envs; validation envs with seeds
-# from 2**32 + their own 32-bit start on, so the two sets cannot meet for any N < 2**32.
-VALIDATION_OFFSET = 2**32
+# Test envs are reset with env seeds in [0, 2**32 + N) for N envs (a 32-bit start plus the env's
+# index); validation envs with seeds from 2**33 + their own 32-bit start on, so the two sets
+# cannot meet for any N < 2**32.
+VALIDATION_OFFSET = 2**33
 
 
 def eval_seeds(run_seed: int, step: int) -> tuple[int, int]:

@@ -19,6 +19,7 @@ def test_validation_env_seeds_never_meet_the_test_ones():
     envs = 10_000  # test envs are reset with test_env + i, validation ones with val_env + i
     assert val_env >= evaluator.VALIDATION_OFFSET > test_env
     assert test_env + envs <= val_env  # the two ranges are disjoint
+    assert test_env + 2**32 <= evaluator.VALIDATION_OFFSET  # for any number of envs below 2**32
     assert val_action != test_action
     assert evaluator.validation_seeds(run_seed, 600)[0] == val_env  # same starts at every step
 
