@@ -43,7 +43,7 @@ def _moved_policy(state):
   """u_theta a little away from u_nu, so that its path divergence is not 0."""
   leaves, tree = jax.tree.flatten(state.policy.params)
   keys = jax.random.split(jax.random.PRNGKey(1), len(leaves))
-  moved = [leaf + 0.3 * jax.random.normal(k, leaf.shape) for leaf, k in zip(leaves, keys)]
+  moved = [leaf + 0.3 * jax.random.normal(k, leaf.shape) for leaf, k in zip(leaves, keys, strict=True)]
   return state.replace(policy=state.policy.replace(params=jax.tree.unflatten(tree, moved)))
 
 
