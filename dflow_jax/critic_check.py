@@ -6,6 +6,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from dflow_jax import train
 from dflow_jax.agents.iql import aggregate
 
 
@@ -41,21 +42,25 @@ def q_against_returns(agent, states, dataset, discount: float, num: int = 4096, 
   if usable.size == 0:
     return None
   picked = np.random.default_rng(seed).choice(usable, size=min(num, usable.size), replace=False)
-  observations = jnp.asarray(dataset.observations)[picked]
-  actions = jnp.asarray(dataset.actions)[picked]
-
-  @jax.jit
-  def q_of(states):
-    def per_seed(state):
-      s = state.observation_stats.normalize(observations)
-      return aggregate(agent.critic_net.apply(state.critic.params, s, actions), agent.cfg.q_agg)
-    return jax.vmap(per_seed)(states)
-
-  q = np.asarray(q_of(states))  # [S, n]
+  count = int(np.shape(states.step)[0])
+  observations = np.broadcast_to(np.asarray(dataset.observations)[picked],
+                                 (count, picked.size, dataset.observations.shape[-1]))
+  actions = np.broadcast_to(np.asarray(dataset.actions)[picked],
+                            (count, picked.size, dataset.actions.shape[-1]))
+  q = np.asarray(q_values(agent, states, observations, actions))  # [S, n]
   mc = returns[picked]
   correlation = [float(np.corrcoef(q_seed, mc)[0, 1]) for q_seed in q]
   return {'correlation': np.array(correlation), 'q_mean': q.mean(axis=1),
           'return_mean': float(mc.mean()), 'transitions': int(picked.size)}
+
+
+def q_values(agent, states, observations, actions, seeds_per_vmap: int = 0):
+  """Each seed's Q(s, a) of its own raw observations and actions: [S, n, .] -> [S, n]."""
+  def per_seed(state, obs, act):
+    s = state.observation_stats.normalize(obs)
+    return aggregate(agent.critic_net.apply(state.critic.params, s, act), agent.cfg.q_agg)
+  return jax.jit(train.over_seeds(per_seed, seeds_per_vmap))(
+      states, jnp.asarray(observations), jnp.asarray(actions))
 
 
 def _ends_in_terminal(terminals, timeouts):

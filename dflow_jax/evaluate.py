@@ -28,7 +28,9 @@ flags.DEFINE_integer('episodes', None, 'Episodes per seed (default: config.final
 flags.DEFINE_bool('video', False, 'Also write an MP4 of one episode per seed.')
 flags.DEFINE_bool('critic', False,
                   'Also check the critic: per seed, the correlation of Q(s, a) with the discounted '
-                  'Monte Carlo return of 4,096 dataset transitions, and their means.')
+                  'Monte Carlo return of 4,096 dataset transitions, and their means; and Q of '
+                  'the policy\'s actions on 10 of its own episodes against the returns that '
+                  'followed.')
 flags.DEFINE_integer('setting', None,
                      'A sweep\'s setting to evaluate (its row in sweep_summary.md); default: '
                      'every setting, each from the same env seeds.')
@@ -198,6 +200,8 @@ def evaluate_workdir(workdir: str, step: int | None = None, episodes: int | None
     log(f'learning curves: {figure}')
   if critic:
     log(critic_table(config, agent, states))
+    log(own_episodes_critic_table(config, agent, states, recipe, step, reference_range(meta),
+                                  result['behavior']))
   if video:
     from dflow_jax.envs.video import record_first_episodes
     env_seed, action_seed = evaluator.eval_seeds(config.seed, step)
@@ -263,6 +267,40 @@ def critic_table(config, agent, states) -> str:
   lines += [f'{seed:>4}  {c:>11.3f}  {q:>6.2f}'
             for seed, (c, q) in enumerate(zip(check['correlation'], check['q_mean'], strict=True))]
   lines.append(f'mean  {np.mean(check["correlation"]):>11.3f}  {np.mean(check["q_mean"]):>6.2f}')
+  return '\n'.join(lines)
+
+
+# Episodes per seed of the critic's check on the policy's own episodes: a diagnostic, played
+# from the evaluation's env seeds, not the scored episodes themselves.
+OWN_EPISODES = 10
+
+
+def own_episodes_critic_table(config, agent, states, recipe: dict, step: int, refs,
+                              behavior: bool = False) -> str:
+  """Q of the policy's actions where it goes against the return that followed, one line per
+  seed (envs/critic_on_policy.py); Q above the return is the critic overrating the policy."""
+  import numpy as np
+
+  from dflow_jax import data, evaluator, scores, train
+  from dflow_jax.envs.critic_on_policy import q_on_own_episodes
+  env_seed, action_seed = evaluator.eval_seeds(config.seed, step)
+  check = q_on_own_episodes(agent, states, recipe, OWN_EPISODES, env_seed, action_seed,
+                            config.agent.discount, train.seeds_per_vmap(config),
+                            data.reward_transform(config.dataset, config.reward_convention),
+                            behavior)
+  score = check['episode_returns'].mean(axis=1)
+  if refs is not None:
+    score = scores.normalized(score, *refs)
+  lines = [f'critic on the policy\'s own episodes ({OWN_EPISODES} per seed; steps whose return '
+           'the time limit does not cut):',
+           'seed   score   steps   mean Q  mean return  Q - return  correlation']
+  rows = zip(score, check['steps'], check['q_mean'], check['return_mean'], check['correlation'],
+             strict=True)
+  lines += [f'{seed:>4}  {sc:>6.1f}  {n:>6}  {q:>7.2f}  {g:>11.2f}  {q - g:>10.2f}  {c:>11.3f}'
+            for seed, (sc, n, q, g, c) in enumerate(rows)]
+  if not np.any(check['steps']):
+    lines.append('(no step qualifies: every episode ran into its time limit less than '
+                 'log(0.01) / log(discount) steps after it)')
   return '\n'.join(lines)
 
 

@@ -181,8 +181,9 @@ def test_best_of_n_acting_evaluates_the_same_weights_another_way(trained, monkey
   printed = []
   result = evaluate_workdir(str(trained['workdir']), episodes=3, log=printed.append,
                             num_samples=4, critic=True)
-  # The small maze's episodes are all cut short of the critic check's horizon: it says so.
+  # The small maze's episodes are all cut short of the critic checks' horizon: they say so.
   assert 'critic: no transition has an uncut Monte Carlo return' in printed
+  assert 'no step qualifies' in printed[-1]
   record = np.load(trained['workdir'] / 'eval' / 'step_40_episodes_3_best_of_4.npz')
   np.testing.assert_array_equal(record['returns'], result['returns'])
   # Same seeds as the final evaluation: only the way of acting differs, and so do the returns.
@@ -191,3 +192,23 @@ def test_best_of_n_acting_evaluates_the_same_weights_another_way(trained, monkey
   assert not np.allclose(record['returns'], final['returns'])
   proc = _evaluate_cli(trained['root'], f'--workdir={trained["workdir"]}', '--num_samples=0')
   assert proc.returncode == 2 and 'num_samples' in proc.stderr
+
+
+def test_the_critic_check_on_own_episodes_plays_the_evaluations_episodes(trained, monkeypatch):
+  """With the evaluation's seeds and episode count it meets the same episodes (the same returns),
+  and with a horizon the maze's 300 steps allow it reads Q on every step it may use."""
+  from dflow_jax import data
+  from dflow_jax.envs.critic_on_policy import q_on_own_episodes
+  from dflow_jax.evaluate import build_agent, load_config, restore_states
+  monkeypatch.setenv('MINARI_DATASETS_PATH', str(trained['root']))
+  config = load_config(str(trained['workdir']))
+  recipe = data.metadata(config.dataset)['eval_env']
+  agent = build_agent(config, recipe)
+  step, states = restore_states(str(trained['workdir']), config, agent, None)
+  final = np.load(trained['workdir'] / 'eval' / 'step_40.npz')
+  check = q_on_own_episodes(agent, states, recipe, 3, int(final['env_seed']),
+                            int(final['action_seed']), discount=0.9)
+  np.testing.assert_allclose(check['episode_returns'], final['returns'], rtol=1e-5)
+  horizon = int(np.ceil(np.log(0.01) / np.log(0.9)))  # 44 steps
+  np.testing.assert_array_equal(check['steps'], 3 * (300 - horizon + 1))
+  assert np.all(np.isfinite(check['q_mean'])) and np.all(np.isfinite(check['correlation']))

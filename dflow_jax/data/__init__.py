@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from dflow_jax.data import finite, minari_io, registry, toy
-from dflow_jax.data.rewards import apply_convention
+from dflow_jax.data.rewards import apply_convention, convention_transform
 from dflow_jax.data.transitions import Transitions
 
 
@@ -75,6 +75,15 @@ def load(name: str, seed: int = 0, reward_convention: str = 'none', drop_nonfini
   return Transitions(**{key: jnp.asarray(value) for key, value in arrays.items()})
 
 
+def reward_transform(name: str, reward_convention: str):
+  """Raw rewards -> the units `load(name, reward_convention=...)` trains on (a local dataset)."""
+  if reward_convention == 'none':
+    return convention_transform([], 'none')
+  with _readable(name):
+    _, _, returns = minari_io.read_transitions(name)
+  return convention_transform([r for r in returns if np.isfinite(r)], reward_convention)
+
+
 def metadata(name: str) -> dict:
   """Our metadata of a local Minari dataset (eval env recipe, reference scores, provenance).
 
@@ -94,4 +103,5 @@ def metadata(name: str) -> dict:
   return {'eval_env': registry.eval_env_of(name), 'reference_scores': refs}
 
 
-__all__ = ['DatasetError', 'IN_MEMORY', 'InMemoryTask', 'Transitions', 'load', 'metadata']
+__all__ = ['DatasetError', 'IN_MEMORY', 'InMemoryTask', 'Transitions', 'load', 'metadata',
+           'reward_transform']
