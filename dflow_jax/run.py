@@ -211,7 +211,7 @@ def _train_loop(config, workdir: str, agent: Agent, dataset, step: int, states, 
   Interrupted after saving when `stop` is requested."""
   schedule = train.Schedule.of(config)
   total = schedule.total
-  names = train.metric_names(agent, config.batch_size, dataset)
+  names = train.metric_names(agent, config.batch_size, dataset, sweep.agent_hparams(config))
   toy_curves = _toy_curves(config, agent, dataset)
   metrics_log = MetricsLog(os.path.join(workdir, 'metrics.csv'),
                            set().union(*names.values(), toy_curves.names), step,

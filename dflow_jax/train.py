@@ -205,14 +205,18 @@ def start_decision_flow(agent: Agent, states: AgentState, seeds_per_vmap: int = 
   return jax.jit(over_seeds(agent.start_decision_flow, seeds_per_vmap))(states)
 
 
-def metric_names(agent: Agent, batch_size: int, dataset: Transitions):
-  """Names of the metrics each phase reports, from shapes alone (nothing is computed)."""
+def metric_names(agent: Agent, batch_size: int, dataset: Transitions, hparams: dict | None = None):
+  """Names of the metrics each phase reports, from shapes alone (nothing is computed). A sweep's
+  `hparams` are bound as traced values, as the chunks bind them: a swept weight whose base value
+  is 0 still switches on the metrics of what it weighs."""
+  traced = {key: jax.ShapeDtypeStruct((), jnp.float32) for key in hparams} if hparams else None
+  state = jax.eval_shape(agent.init, jax.random.PRNGKey(0))
+  batch = jax.eval_shape(lambda d: d.sample(jax.random.PRNGKey(0), batch_size), dataset)
   names = {}
   for phase in PHASES:
-    update = _update_fn(agent, phase)
-    state = jax.eval_shape(agent.init, jax.random.PRNGKey(0))
-    batch = jax.eval_shape(lambda d: d.sample(jax.random.PRNGKey(0), batch_size), dataset)
-    names[phase] = sorted(jax.eval_shape(update, state, batch)[1])
+    def update(state, batch, values, phase=phase):
+      return _update_fn(agent.with_hparams(values), phase)(state, batch)
+    names[phase] = sorted(jax.eval_shape(update, state, batch, traced)[1])
   return names
 
 

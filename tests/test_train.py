@@ -112,6 +112,11 @@ def test_metric_names_cover_both_phases():
   assert 'behavior/fm_loss' in names[train.BEHAVIOR]
   assert {'policy/fm_loss', 'df/flow_value_loss', 'df/divergence',
           'critic/q_loss'} <= set(names[train.DECISION_FLOW])
+  assert 'df/reversal_value_loss' not in names[train.DECISION_FLOW]  # flow_reversal 0: off
+  # A sweep of flow_reversal from a base of 0 computes the reversal: its metric has a column.
+  hparams = {'flow_reversal': np.array([0.0, 1.0], np.float32)}
+  swept = train.metric_names(agent, config.batch_size, dataset, hparams)
+  assert 'df/reversal_value_loss' in swept[train.DECISION_FLOW]
 
 
 def test_schedule_runs_critic_behaviour_warmup_then_decision_flow():
