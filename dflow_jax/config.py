@@ -26,7 +26,7 @@ MAX_SEED = 2**32 - 1
 # a branch of the program. num_samples changes the shape of acting, so it is not among them.
 SWEEPABLE = ('alpha', 'lambda_dir', 'rho', 'lambda_div', 'learning_rate', 'expectile',
              'discount', 'tau', 'behavior_ema', 'policy_ema', 'policy_bootstrap',
-             'divergence_target', 'flow_reversal')
+             'divergence_target', 'flow_reversal', 'critic_pessimism')
 
 
 class ConfigError(ValueError):
@@ -73,6 +73,9 @@ class AgentConfig:
   # dir, div: weight of the flow value's regression on flow states reversed from dataset actions,
   # beside the policy's rollouts (decision_flow.reversal_targets); 0: rollouts only
   flow_reversal: float = 0.0
+  # dir, div, bptt: weight of the critic's gap E[Q(s, a_pi) - Q(s, a)] between the policy's
+  # actions and the data's (iql.critic_loss), pessimism where the policy leaves the data; 0: off
+  critic_pessimism: float = 0.0
   # cost and acting
   steps_per_state: int = 0  # flow steps per state in the DF losses; 0 means all T
   num_samples: int = 1  # candidates per state when acting, ranked by Q
@@ -254,6 +257,7 @@ FLOAT_BOUNDS = {
     'agent.lambda_div': (0.0, WEIGHT_BOUND, False, False),
     'agent.divergence_target': (0.0, WEIGHT_BOUND, False, False),
     'agent.flow_reversal': (0.0, WEIGHT_BOUND, False, False),
+    'agent.critic_pessimism': (0.0, WEIGHT_BOUND, False, False),
     'agent.discount': (0.0, 1.0, False, False),
     'agent.expectile': (0.0, 1.0, True, True),
     'agent.policy_bootstrap': (0.0, 1.0, False, False),

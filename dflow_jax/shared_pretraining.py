@@ -25,7 +25,8 @@ DECISION_FLOW_KEYS = {'agent.variant', 'agent.alpha', 'agent.lambda_dir', 'agent
                       'agent.dir_objective', 'agent.rho', 'agent.lambda_div',
                       'agent.value_scale', 'agent.policy_ema', 'agent.steps_per_state',
                       'agent.bptt_remat', 'agent.policy_bootstrap', 'agent.divergence_target',
-                      'agent.flow_reversal', 'agent.flow_steps', 'flow_value_warmup'}
+                      'agent.flow_reversal', 'agent.critic_pessimism', 'agent.flow_steps',
+                      'flow_value_warmup'}
 
 
 def check_source(source: str, config: ml_collections.ConfigDict, df_start: int,

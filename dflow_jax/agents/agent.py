@@ -125,6 +125,14 @@ class Agent:
     return self.cfg.variant in ('dir', 'div', 'bptt') and not static_zero
 
   @property
+  def uses_critic_pessimism(self) -> bool:
+    """Whether the critic's loss reads the policy's actions at s (iql.critic_loss's gap): for the
+    flow policies improved against the critic, unless `critic_pessimism` is a constant 0."""
+    weight = self.cfg.critic_pessimism
+    return self.cfg.variant in ('dir', 'div', 'bptt') and not (
+        isinstance(weight, numbers.Number) and weight == 0)
+
+  @property
   def uses_flow_reversal(self) -> bool:
     """Whether the flow value also regresses on flows reversed from dataset actions: unless
     `flow_reversal` is a constant 0 (a swept value is traced: computed for every setting)."""
@@ -141,20 +149,25 @@ class Agent:
                                         batch.next_observations, next_actions)
 
   def _update_critic(self, state: AgentState, batch, policy_key=None):
-    """IQL's value and critic steps; with `policy_key` and `bootstraps_from_policy`, the critic's
-    target also reads the current policy's next actions (iql.critic_loss)."""
+    """IQL's value and critic steps; with `policy_key`, the critic's target also reads the current
+    policy's next actions (`bootstraps_from_policy`) and its loss the gap between the policy's
+    actions at s and the data's (`uses_critic_pessimism`; iql.critic_loss)."""
     cfg = self.cfg
     value, value_info = minimize(
         lambda p: iql.value_loss(self.value_net.apply, self.critic_net.apply, p,
                                  state.critic_target, batch, cfg.expectile, cfg.q_agg),
         state.value, self.optimizer)
-    policy_next_q = None
+    policy_next_q = policy_actions = None
     if policy_key is not None and self.bootstraps_from_policy:
       policy_next_q = self._policy_next_q(state, batch, policy_key)
+    if policy_key is not None and self.uses_critic_pessimism:
+      policy_actions = jnp.clip(decision_flow.rollout(
+          cfg, self.apply, state.policy.params, batch.observations,
+          _pessimism_key(policy_key)).xs[-1], -1.0, 1.0)
     critic, critic_info = minimize(
         lambda p: iql.critic_loss(self.critic_net.apply, self.value_net.apply, p,
                                   value.params, batch, cfg.discount, policy_next_q,
-                                  cfg.policy_bootstrap),
+                                  cfg.policy_bootstrap, policy_actions, cfg.critic_pessimism),
         state.critic, self.optimizer)
     state = state.replace(value=value, critic=critic,
                           critic_target=polyak(state.critic_target, critic.params, cfg.tau))
@@ -360,6 +373,15 @@ _REVERSAL_STREAM = 17
 
 def _reversal_key(key):
   return jax.random.fold_in(key, _REVERSAL_STREAM)
+
+
+# And the policy's actions at s for the critic's pessimism (critic_pessimism), folded off the key
+# of the next actions, so that turning it on changes no other draw.
+_PESSIMISM_STREAM = 19
+
+
+def _pessimism_key(key):
+  return jax.random.fold_in(key, _PESSIMISM_STREAM)
 
 
 def _ema(average, params, decay: float, updates):

@@ -27,7 +27,7 @@ def value_loss(value_apply, critic_apply, value_params, critic_target_params, ba
 
 
 def critic_loss(critic_apply, value_apply, critic_params, value_params, batch, discount,
-                policy_next_q=None, policy_bootstrap=0.0):
+                policy_next_q=None, policy_bootstrap=0.0, policy_actions=None, pessimism=0.0):
   """L_Q = E[ (r + gamma (1 - terminal) y(s') - Q_i(s, a))^2 ], summed over heads, with
   y(s') = (1 - beta) V(s') + beta Q_target(s', a'_pi) and beta = `policy_bootstrap`.
 
@@ -35,6 +35,13 @@ def critic_loss(critic_apply, value_apply, critic_params, value_params, batch, d
   bootstraps from the critic's target value of the policy's own next action a'_pi, as
   actor-critic methods such as TD3+BC and FQL do: Q then evaluates the policy being improved
   rather than the expectile of the data's actions. Every input of the target is stop-gradient.
+
+  With `policy_actions` (the policy's actions at s, stop-gradient) the loss adds `pessimism`
+  times E[Q_i(s, a_pi) - Q_i(s, a)], summed over heads: it pushes Q down on the policy's actions
+  and up on the data's by the same amount, so it cancels where the policy acts like the data
+  and lowers Q only where the policy's actions leave it (CQL's gap, with the policy's own
+  samples in place of a log-sum-exp). At the fixed point Q(s, a) sits `pessimism / 2` below the
+  TD target on actions the data and the policy share.
   """
   next_v = value_apply(jax.lax.stop_gradient(value_params), batch.next_observations)
   if policy_next_q is not None:
@@ -42,4 +49,10 @@ def critic_loss(critic_apply, value_apply, critic_params, value_params, batch, d
   target = jax.lax.stop_gradient(batch.rewards + discount * (1.0 - batch.terminals) * next_v)
   q = critic_apply(critic_params, batch.observations, batch.actions)
   loss = jnp.mean(jnp.sum((q - target) ** 2, axis=0))
-  return loss, {'critic/q_loss': loss, 'critic/q_mean': jnp.mean(q)}
+  info = {'critic/q_loss': loss, 'critic/q_mean': jnp.mean(q)}
+  if policy_actions is None:
+    return loss, info
+  q_policy = critic_apply(critic_params, batch.observations,
+                          jax.lax.stop_gradient(policy_actions))
+  gap = jnp.mean(jnp.sum(q_policy - q, axis=0))
+  return loss + pessimism * gap, {**info, 'critic/policy_gap': gap / q.shape[0]}
