@@ -33,7 +33,10 @@ def test_the_gap_term_in_closed_form():
   q_other = agent.critic_net.apply(state.critic.params, batch.observations, other)
   q_data = agent.critic_net.apply(state.critic.params, batch.observations, batch.actions)
   gap = float(jnp.mean(jnp.sum(q_other - q_data, axis=0)))
-  np.testing.assert_allclose(weighted, plain + 3.0 * gap, rtol=1e-5)
+  sigma = float(jnp.mean(jnp.abs(jnp.mean(q_data, axis=0) - agent.value_net.apply(
+      state.value.params, batch.observations))))
+  np.testing.assert_allclose(info['critic/advantage_scale'], sigma, rtol=1e-5)
+  np.testing.assert_allclose(weighted, plain + 3.0 * sigma * gap, rtol=1e-5)
   np.testing.assert_allclose(info['critic/policy_gap'], gap / q_data.shape[0], rtol=1e-5)
 
 

@@ -37,11 +37,12 @@ def critic_loss(critic_apply, value_apply, critic_params, value_params, batch, d
   rather than the expectile of the data's actions. Every input of the target is stop-gradient.
 
   With `policy_actions` (the policy's actions at s, stop-gradient) the loss adds `pessimism`
-  times E[Q_i(s, a_pi) - Q_i(s, a)], summed over heads: it pushes Q down on the policy's actions
-  and up on the data's by the same amount, so it cancels where the policy acts like the data
-  and lowers Q only where the policy's actions leave it (CQL's gap, with the policy's own
-  samples in place of a log-sum-exp). At the fixed point Q(s, a) sits `pessimism / 2` below the
-  TD target on actions the data and the policy share.
+  times sigma E[Q_i(s, a_pi) - Q_i(s, a)], summed over heads: it pushes Q down on the policy's
+  actions and up on the data's by the same amount, so it cancels where the policy acts like the
+  data and lowers Q only where the policy's actions leave it (CQL's gap, with the policy's own
+  samples in place of a log-sum-exp). sigma = E|Q(s, a) - V(s)| (stop-gradient), the data's mean
+  absolute advantage, puts the weight in the value term's units: relative to their TD targets,
+  an action only the policy takes ends `pessimism` sigmas below one only the data takes.
   """
   next_v = value_apply(jax.lax.stop_gradient(value_params), batch.next_observations)
   if policy_next_q is not None:
@@ -55,4 +56,7 @@ def critic_loss(critic_apply, value_apply, critic_params, value_params, batch, d
   q_policy = critic_apply(critic_params, batch.observations,
                           jax.lax.stop_gradient(policy_actions))
   gap = jnp.mean(jnp.sum(q_policy - q, axis=0))
-  return loss + pessimism * gap, {**info, 'critic/policy_gap': gap / q.shape[0]}
+  v = value_apply(jax.lax.stop_gradient(value_params), batch.observations)
+  sigma = jax.lax.stop_gradient(jnp.mean(jnp.abs(jnp.mean(q, axis=0) - v)))
+  return loss + pessimism * sigma * gap, {**info, 'critic/policy_gap': gap / q.shape[0],
+                                          'critic/advantage_scale': sigma}
