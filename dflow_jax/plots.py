@@ -155,7 +155,9 @@ def _toy_task(workdir: str):
 
 
 def _plot_eval_per_setting(ax, curve: dict, labels: list):
-  """A sweep's evaluations: per setting, the mean over its seeds with a 95% bootstrap band."""
+  """A sweep's evaluations: per setting, the mean over its seeds with a 95% bootstrap band, and
+  each seed as a thin line (a seed that falls away, as a collapse does, shows where the mean
+  hides it)."""
   steps = curve['steps']
   for k, (label, seeds) in enumerate(zip(labels, np.split(curve['per_seed'], len(labels),
                                                               axis=1), strict=True)):
@@ -163,7 +165,8 @@ def _plot_eval_per_setting(ax, curve: dict, labels: list):
     line, = ax.plot(steps, seeds.mean(axis=1), markersize=3, label=label,
                     marker='o' if len(steps) < _MARKED_POINTS else None, color=f'C{k % 10}')
     ax.fill_between(steps, bands[:, 0], bands[:, 1], color=line.get_color(), alpha=0.15)
-  ax.set(title='evaluation per setting (mean over seeds, 95% CI)', xlabel='training step',
+    ax.plot(steps, seeds, color=line.get_color(), alpha=0.35, linewidth=0.6)
+  ax.set(title='evaluation per setting (mean over seeds, 95% CI; thin: seeds)', xlabel='training step',
          ylabel=curve['score'])
 
 
