@@ -1,4 +1,6 @@
 """PointMaze regeneration: real rollouts in the MuJoCo env, kept to a few thousand steps."""
+import os
+
 import numpy as np
 import pytest
 
@@ -85,6 +87,17 @@ def test_env_ids_and_eval_env():
   assert goal_cell == pointmaze.MAZES['large']['goal_cell']
   assert env.spec.max_episode_steps == 800
   env.close()
+
+
+def test_maze_envs_leave_no_file_in_the_temp_directory():
+  env = pointmaze.make_eval_env('umaze', False)
+  collection_env = pointmaze.make_collection_env('umaze', False, seed=0)
+  for made in (env, collection_env):
+    assert not os.path.exists(made.unwrapped.tmp_xml_file_path)
+  env.reset(seed=0)
+  env.step(env.action_space.sample())  # the model was read before the file went
+  env.close()
+  collection_env.close()
 
 
 def _path_length(path: dict, start: tuple, goal: tuple) -> int:

@@ -16,11 +16,10 @@ the published values) and the shortest-path controller beside it.
 from collections import deque
 from collections.abc import Callable, Iterator
 
-import gymnasium as gym
 import numpy as np
 
 from dflow_jax.datagen.episodes import Episode
-from dflow_jax.envs.pointmaze import MAZES, env_id, make_eval_env  # noqa: F401 (MAZES re-exported)
+from dflow_jax.envs.pointmaze import MAZES, env_id, make_eval_env, make_maze_env  # noqa: F401 (re-exported)
 
 # The mazes and the eval env come from envs/, so that reference scores are measured in the very
 # env that training evaluates in.
@@ -41,8 +40,8 @@ _DFS_MOVES = ((0, 1), (0, -1), (-1, 0), (1, 0))
 
 def make_collection_env(maze: str, dense: bool, seed: int, reseed_every: int = RESEED_EVERY):
   """The data-collection env; its time limit is the reseed period (Minari's was never reached)."""
-  env = gym.make(env_id(maze, dense), continuing_task=True, reset_target=True,
-                 max_episode_steps=reseed_every)
+  env = make_maze_env(maze, dense, continuing_task=True, reset_target=True,
+                      max_episode_steps=reseed_every)
   env.action_space.seed(seed)
   return env
 

@@ -1,4 +1,7 @@
 """PointMaze evaluation envs: the mazes, their gymnasium ids and the fixed-goal eval env."""
+import contextlib
+import os
+
 import gymnasium as gym
 import gymnasium_robotics
 
@@ -20,6 +23,20 @@ def env_id(maze: str, dense: bool) -> str:
   return MAZES[maze]['dense_env' if dense else 'env']
 
 
+def make_maze_env(maze: str, dense: bool, **kwargs) -> gym.Env:
+  """gym.make of a PointMaze, without the maze file it leaves in the temp directory.
+
+  gymnasium-robotics writes each maze to a new `ant_maze<time>.xml` there and never removes it;
+  MuJoCo has read it by the time gym.make returns, so it goes at once.
+  """
+  env = gym.make(env_id(maze, dense), **kwargs)
+  xml_path = getattr(env.unwrapped, 'tmp_xml_file_path', None)
+  if xml_path:
+    with contextlib.suppress(FileNotFoundError):
+      os.remove(xml_path)
+  return env
+
+
 def make_eval_env(maze: str, dense: bool, **kwargs):
   """The fixed-goal evaluation env: the goal stays put, so the return counts steps at the goal."""
   spec = MAZES[maze]
@@ -29,4 +46,4 @@ def make_eval_env(maze: str, dense: bool, **kwargs):
                for j, c in enumerate(row)] for i, row in enumerate(base)]
   options = dict(maze_map=maze_map, continuing_task=True, reset_target=False,
                  max_episode_steps=spec['horizon'])
-  return gym.make(env_id(maze, dense), **{**options, **kwargs})
+  return make_maze_env(maze, dense, **{**options, **kwargs})
