@@ -2,7 +2,7 @@
 by sampling actions as training's final evaluation did).
 
   python -m dflow_jax.evaluate --workdir=runs/umaze [--step=N] [--episodes=E] [--video]
-                              [--num_samples=N] [--critic] [--setting=K]
+                              [--num_samples=N] [--critic] [--setting=K] [--out=DIR]
 
 Restores config.json and the Orbax checkpoint (the latest, or --step), evaluates every seed with
 the same seeds training used at that step (so the scores training printed are reproduced), and
@@ -12,10 +12,12 @@ prints the per-seed table and the aggregate over seeds (a sweep: one row per set
 MP4 per seed (its first episode) beside them.
 learning_curves.png is redrawn from training's records. A toy run (`make run`) prints the
 per-seed tables training printed at that step and writes eval_summary.md and action_samples.png.
-Bad input exits with status 2 and a
+Everything written goes under --out instead of the workdir when it is given (a run directory
+that is read-only to this process). Bad input exits with status 2 and a
 one-line message.
 """
 import os
+import tempfile
 
 from absl import app, flags, logging
 
@@ -31,6 +33,9 @@ flags.DEFINE_bool('critic', False,
                   'Monte Carlo return of 4,096 dataset transitions, and their means; and Q of '
                   'the policy\'s actions on 10 of its own episodes against the returns that '
                   'followed.')
+flags.DEFINE_string('out', None,
+                    'Where the evaluation records, figures and videos go (default: --workdir); '
+                    'for a run directory this process may not write to.')
 flags.DEFINE_integer('setting', None,
                      'A sweep\'s setting to evaluate (its row in sweep_summary.md); default: '
                      'every setting, each from the same env seeds.')
@@ -142,13 +147,28 @@ def _one_setting(config, states, setting: int):
           sweep.take_setting(states, setting, config.num_seeds))
 
 
+def writable_output(out_dir: str) -> str:
+  """out_dir, made and probed before any work; ConfigError in one line when it cannot be written."""
+  from dflow_jax.config import ConfigError
+  try:
+    os.makedirs(out_dir, exist_ok=True)
+    with tempfile.TemporaryFile(dir=out_dir):
+      pass
+  except OSError as e:
+    raise ConfigError(f'cannot write the evaluation\'s records to {out_dir} ({e.strerror}): '
+                      'pass --out=DIR to write them elsewhere') from None
+  return out_dir
+
+
 def evaluate_workdir(workdir: str, step: int | None = None, episodes: int | None = None,
                      video: bool = False, log=print, num_samples: int | None = None,
-                     critic: bool = False, setting: int | None = None) -> dict:
+                     critic: bool = False, setting: int | None = None,
+                     out: str | None = None) -> dict:
   """Restores the run in `workdir` and evaluates it; raises ConfigError/DatasetError.
 
   `num_samples` overrides how the agent acts (best of N by Q); it changes no trained weight.
-  `setting`: one setting of a sweep (default: all of them).
+  `setting`: one setting of a sweep (default: all of them). `out`: where records, figures and
+  videos are written (default: workdir, which is then only read).
   """
   from dflow_jax import data, evaluator, plots, sweep, train
   from dflow_jax.config import ConfigError
@@ -156,13 +176,14 @@ def evaluate_workdir(workdir: str, step: int | None = None, episodes: int | None
   from dflow_jax.envs.evaluation import reference_range
   config = load_config(workdir)
   grid, setting = _chosen_setting(config, setting)
+  out = writable_output(out or workdir)
   if config.dataset in data.IN_MEMORY:
     if video or episodes is not None:
       raise ConfigError(f'{config.dataset} has no env: --video and --episodes do not apply '
                         '(its evaluation samples config.eval_samples actions per seed)')
     if num_samples is not None:  # acting only: the state's shapes do not depend on it
       config.agent.num_samples = num_samples
-    return evaluate_in_memory_task(workdir, config, step, log, critic, setting)
+    return evaluate_in_memory_task(workdir, config, step, log, critic, setting, out)
   if not minari_io.is_local(config.dataset):
     raise data.DatasetError(registry.missing_message(config.dataset, minari_io.datasets_root()))
   meta = data.metadata(config.dataset)
@@ -185,7 +206,7 @@ def evaluate_workdir(workdir: str, step: int | None = None, episodes: int | None
                                  config.eval_batch_envs, sweep.num_settings(config))
   result = env_eval(states, step, episodes or config.final_eval_episodes,
                     config.validation_episodes)
-  path = evaluator.save_record(workdir, result,
+  path = evaluator.save_record(out, result,
                                f'step_{step}_episodes_{result["episodes"]}{suffix}')
   if sweep.is_sweep(config):
     log(_sweep_text(config, result, toy=False))
@@ -196,7 +217,7 @@ def evaluate_workdir(workdir: str, step: int | None = None, episodes: int | None
   log(f'per-episode returns: {path}')
   # Redrawn from training's records (this evaluation is not one of them): an interrupted run
   # never reached the end of training, where the figure is drawn.
-  for figure in plots.learning_curves(workdir):
+  for figure in plots.learning_curves(workdir, out):
     log(f'learning curves: {figure}')
   if critic:
     log(critic_table(config, agent, states))
@@ -224,7 +245,8 @@ def _sweep_text(config, result: dict, toy: bool) -> str:
 
 
 def evaluate_in_memory_task(workdir: str, config, step: int | None, log=print,
-                            critic: bool = False, setting: int | None = None) -> dict:
+                            critic: bool = False, setting: int | None = None,
+                            out: str | None = None) -> dict:
   """A toy run: the sampled-action tables training printed at its end (the same numbers for the
   same step, being drawn from the checkpointed rng), eval_summary.md and the action figure."""
   from dflow_jax import plots, run, sweep, train
@@ -237,12 +259,13 @@ def evaluate_in_memory_task(workdir: str, config, step: int | None, log=print,
     text = f'{_sweep_text(config, result, toy=True)}workdir: {os.path.abspath(workdir)}'
   else:
     text = run.toy_summary(config, result, workdir)
-  with open(os.path.join(workdir, 'eval_summary.md'), 'w') as f:
+  out = out or workdir
+  with open(os.path.join(out, 'eval_summary.md'), 'w') as f:
     f.write(f'# Evaluation of {config.dataset} at step {step}\n\n```\n{text}\n```\n')
   log(f'checkpoint at step {step}:')
   log(text)
   figure = plots.action_samples(agent, states, dataset,
-                                os.path.join(workdir, plots.ACTION_SAMPLES),
+                                os.path.join(out, plots.ACTION_SAMPLES),
                                 dataset_name=config.dataset,
                                 seeds_per_vmap=train.seeds_per_vmap(config))
   if figure:
@@ -333,7 +356,8 @@ def main(argv):
   from dflow_jax.envs.video import VideoError
   try:
     evaluate_workdir(FLAGS.workdir, FLAGS.step, FLAGS.episodes, FLAGS.video,
-                     num_samples=FLAGS.num_samples, critic=FLAGS.critic, setting=FLAGS.setting)
+                     num_samples=FLAGS.num_samples, critic=FLAGS.critic, setting=FLAGS.setting,
+                     out=FLAGS.out)
   except (ConfigError, DatasetError, VideoError) as e:
     refuse(str(e))
 

@@ -202,9 +202,9 @@ def _plot_loss(ax, name: str, steps, values, log_scale: bool = True):
   ax.set(title=name, xlabel='training step')
 
 
-def learning_curves(workdir: str) -> list[str]:
-  """Writes `workdir/learning_curves.png` (evaluation scores, a toy task's followed metrics,
-  then losses); the paths written.
+def learning_curves(workdir: str, out_dir: str | None = None) -> list[str]:
+  """Writes `learning_curves.png` (evaluation scores, a toy task's followed metrics, then
+  losses) from workdir's records into out_dir (default: workdir); the paths written.
 
   Nothing to plot (no evaluation records, no losses in metrics.csv) writes nothing: [].
   """
@@ -242,7 +242,7 @@ def learning_curves(workdir: str) -> list[str]:
       _plot_loss(ax, name, steps, values)
     _mark_decision_flow(ax, start)
   axes[-1].legend(fontsize='small')
-  path = os.path.join(workdir, LEARNING_CURVES)
+  path = os.path.join(out_dir or workdir, LEARNING_CURVES)
   figure.savefig(path, dpi=100)
   return [path]
 

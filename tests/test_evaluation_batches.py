@@ -63,6 +63,23 @@ def test_evaluate_reprints_a_toy_runs_final_tables(tmp_path):
   assert trained[-1].split('\nplots:')[0] in evaluated  # the same tables, to the digit
   assert trained[-1].split('\nplots:')[0] in (tmp_path / 'toy' / 'eval_summary.md').read_text()
   assert (tmp_path / 'toy' / 'action_samples.png').exists()
+  # --out: the same evaluation written elsewhere, the run directory only read
+  before = {p: p.stat().st_mtime_ns for p in (tmp_path / 'toy').rglob('*')}
+  again = []
+  evaluate_workdir(workdir, log=again.append, out=str(tmp_path / 'elsewhere'))
+  assert again[:2] == evaluated[:2]  # the same tables; the figure's path differs
+  assert {p: p.stat().st_mtime_ns for p in (tmp_path / 'toy').rglob('*')} == before
+  assert {p.name for p in (tmp_path / 'elsewhere').iterdir()} == {'eval_summary.md',
+                                                                   'action_samples.png'}
+
+
+def test_evaluate_refuses_in_one_line_where_it_cannot_write(tmp_path):
+  from dflow_jax.config import ConfigError
+  from dflow_jax.evaluate import writable_output
+  (tmp_path / 'a_file').write_text('')
+  with pytest.raises(ConfigError, match=r'cannot write .* pass --out=DIR'):
+    writable_output(str(tmp_path / 'a_file' / 'records'))
+  assert writable_output(str(tmp_path / 'new')) == str(tmp_path / 'new')
 
 
 def test_evaluate_refuses_env_flags_for_a_toy_run(tmp_path):
