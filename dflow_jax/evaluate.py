@@ -187,9 +187,9 @@ def evaluate_workdir(workdir: str, step: int | None = None, episodes: int | None
   if not minari_io.is_local(config.dataset):
     raise data.DatasetError(registry.missing_message(config.dataset, minari_io.datasets_root()))
   meta = data.metadata(config.dataset)
-  recipe = meta.get('eval_env')
-  if not recipe:
-    raise ConfigError(f'{config.dataset} has no eval_env recipe in its metadata')
+  recipe, reason = evaluator.eval_recipe(config.dataset, meta)
+  if recipe is None:
+    raise ConfigError(f'cannot evaluate: {reason}')
   suffix = ''
   if num_samples is not None:  # acting only: the state's shapes do not depend on it
     config.agent.num_samples = num_samples

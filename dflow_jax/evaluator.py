@@ -10,6 +10,7 @@ disjoint from the scored (test) episodes' by construction (`validation_seeds`). 
 setting (sweep_report, compare's `RUN:best`) reads the validation episodes only, and the test
 score of that choice is what gets reported.
 """
+import json
 import os
 
 import jax
@@ -44,6 +45,24 @@ def validation_seeds(run_seed: int, step: int) -> tuple[int, int]:
   return VALIDATION_OFFSET + int(env_seed), int(action_seed)
 
 
+def eval_recipe(dataset: str, meta: dict) -> tuple[dict | None, str | None]:
+  """(the eval-env recipe in a dataset's metadata, None), or (None, why it has none usable)."""
+  recipe = meta.get('eval_env')
+  if not recipe:
+    return None, (f'{dataset} names no env to evaluate in (no eval_env recipe of ours, no env '
+                  'spec of Minari\'s, no published id we know)')
+  if recipe.get('family') != 'env_spec':
+    return recipe, None
+  name = f'its env {recipe["env_id"]} (from the {recipe["from"]} Minari recorded)'
+  if json.loads(recipe['spec']).get('max_episode_steps') is None:
+    return None, f'{name} has no time limit, so an episode may never end'
+  try:
+    evaluation.make_eval_env(recipe).close()
+  except Exception as e:  # whatever stops it: a package not installed, an entry point gone
+    return None, f'{name} cannot be rebuilt here: {type(e).__name__}: {e}'
+  return recipe, None
+
+
 def decision_flow_start(config) -> int:
   """The step u_theta is copied from u_nu; evaluations before it act with the behaviour flow."""
   return train.Schedule.of(config).df_start
@@ -59,14 +78,18 @@ class Evaluator:
     self.batch_envs, self.num_settings = batch_envs, num_settings
 
   @classmethod
-  def for_run(cls, config, agent):
-    """None for datasets without an eval env (the toy tasks)."""
+  def for_run(cls, config, agent, log=print):
+    """None for datasets without an eval env: the toy tasks, and a dataset whose env cannot be
+    rebuilt (which `log` says, once)."""
     if config.dataset in data.IN_MEMORY or not minari_io.is_local(config.dataset):
       return None
     meta = data.metadata(config.dataset)
-    if not meta.get('eval_env'):
+    recipe, reason = eval_recipe(config.dataset, meta)
+    if recipe is None:
+      log(f'not evaluated in an env: {reason}; the run trains and saves checkpoints, and '
+          'prints no score')
       return None
-    return cls(agent, meta['eval_env'], evaluation.reference_range(meta), config.seed,
+    return cls(agent, recipe, evaluation.reference_range(meta), config.seed,
                decision_flow_start(config), train.seeds_per_vmap(config), config.eval_batch_envs,
                sweep.num_settings(config))
 

@@ -48,18 +48,22 @@ def task_line(config_argument: str, dataset: str) -> str:
   if family not in DEFAULT_TASKS:
     return f'task: {dataset} (from {path})'
   task = config_string.split(',')[0].strip()
+  module = _family_module(path)
+  if module.get_config(config_string or None).dataset != dataset:  # --config.dataset=...
+    return (f'task: {dataset} (--config.dataset), with the settings of {family} '
+            f'{task or DEFAULT_TASKS[family]}')
   if task:
     return f'task: {family} {task} ({dataset})'
-  tasks = _family_tasks(path)
+  tasks = module.TASKS
   return (f'task: {family} {DEFAULT_TASKS[family]} ({dataset}), the default of {path}; choose '
           f'another with --config={path}:TASK, TASK one of {", ".join(tasks)}')
 
 
-def _family_tasks(path: str) -> tuple:
+def _family_module(path: str):
   spec = importlib.util.spec_from_file_location('family_config', path)
   module = importlib.util.module_from_spec(spec)
   spec.loader.exec_module(module)
-  return module.TASKS
+  return module
 
 
 # What `quick` and `cpu` change in a family's full config (dotted keys).

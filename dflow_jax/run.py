@@ -134,7 +134,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   dataset = devices.place_everywhere(dataset, mesh)
   for line in [*header, *messages]:
     log(line)
-  env_eval = evaluator.Evaluator.for_run(config, agent)
+  env_eval = evaluator.Evaluator.for_run(config, agent, log)
   tensorboard = TensorBoardLog(workdir, step, sweep.num_settings(config), enabled=writer)
   try:
     step, states = _train_loop(config, workdir, agent, dataset, step, states, checkpointer,

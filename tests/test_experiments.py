@@ -70,7 +70,11 @@ def test_every_family_has_a_default_task_named_in_the_first_line():
     assert _module(family).get_config(',quick').num_seeds == 2
     line = task_line(f'experiments/{family}.py', dataset)
     assert dataset in line and f'--config=experiments/{family}.py:TASK' in line
-  assert task_line('experiments/adroit.py:door-cloned,quick', 'x') == 'task: adroit door-cloned (x)'
+  cloned = 'experiments/adroit.py:door-cloned,quick'
+  assert task_line(cloned, 'dflow/door/cloned-v2') == 'task: adroit door-cloned (dflow/door/cloned-v2)'
+  # --config.dataset=x: the first line names the dataset trained on, not the config's
+  assert task_line(cloned, 'x') == ('task: x (--config.dataset), with the settings of adroit '
+                                    'door-cloned')
 
 
 def test_only_expert_and_mixed_gym_mujoco_data_are_local():

@@ -87,8 +87,9 @@ def reward_transform(name: str, reward_convention: str):
 def metadata(name: str) -> dict:
   """Our metadata of a local Minari dataset (eval env recipe, reference scores, provenance).
 
-  A downloaded dataset has none of ours: its eval env comes from its id and its reference
-  scores from Minari's own metadata, so it is evaluated and normalised like a regenerated one.
+  A downloaded dataset has none of ours: its eval env comes from its id (a published one) or
+  else from the env spec Minari recorded in it, and its reference scores from Minari's own
+  metadata, so it is evaluated, and normalised where it has them, like a regenerated one.
   """
   if name in IN_MEMORY:
     return {}
@@ -100,7 +101,8 @@ def metadata(name: str) -> dict:
           if minari_meta.get(k) is not None}
   if refs:
     refs['source'] = 'the Minari dataset\'s metadata'
-  return {'eval_env': registry.eval_env_of(name), 'reference_scores': refs}
+  recipe = registry.eval_env_of(name) or registry.recipe_from_env_spec(minari_meta)
+  return {'eval_env': recipe, 'reference_scores': refs}
 
 
 __all__ = ['DatasetError', 'IN_MEMORY', 'InMemoryTask', 'Transitions', 'load', 'metadata',

@@ -5,6 +5,8 @@ Also the one line to say when a dataset is missing.
 Names only: the recipes that make the regenerable ones are in dflow_jax/datagen/recipes.py, so
 nothing here imports generation code or a simulator.
 """
+import json
+
 POINTMAZE_SIZES = ('umaze', 'medium', 'large')
 ADROIT_TASKS = ('door', 'hammer', 'pen', 'relocate')
 MUJOCO_ENVS = {'halfcheetah': 'HalfCheetah-v5', 'hopper': 'Hopper-v5', 'walker2d': 'Walker2d-v5'}
@@ -74,6 +76,28 @@ def eval_env_of(dataset_id: str) -> dict | None:
   if namespace == 'mujoco' and task in MUJOCO_ENVS:
     return {'family': 'mujoco', 'env': MUJOCO_ENVS[task]}
   return None
+
+
+ADROIT_ENV_IDS = {f'AdroitHand{task.capitalize()}-v1': task for task in ADROIT_TASKS}
+
+
+def recipe_from_env_spec(minari_metadata: dict) -> dict | None:
+  """The eval-env recipe of a dataset Minari recorded, from the env spec Minari stores in it
+  (its `eval_env_spec`, else its `env_spec`; None when it has neither).
+
+  An Adroit env id gets our Adroit recipe, so that its D4RL fixes apply; any other env is
+  rebuilt from the spec as recorded (`gymnasium.make(EnvSpec.from_json(...))`).
+  """
+  for key in ('eval_env_spec', 'env_spec'):
+    spec = minari_metadata.get(key)
+    if spec and spec not in ('null', 'None'):
+      break
+  else:
+    return None
+  env_id = json.loads(spec).get('id')
+  if env_id in ADROIT_ENV_IDS:
+    return {'family': 'adroit', 'task': ADROIT_ENV_IDS[env_id]}
+  return {'family': 'env_spec', 'spec': spec, 'env_id': env_id, 'from': key}
 
 
 def missing_message(dataset_id: str, root) -> str:

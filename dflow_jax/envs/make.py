@@ -40,4 +40,11 @@ def make_eval_env(recipe: dict, **kwargs) -> gym.Env:
     return adroit_fixes.make_adroit_env(recipe['task'], **kwargs)
   if family == 'mujoco':
     return gym.make(recipe['env'], **kwargs)
+  if family == 'env_spec':  # a dataset Minari recorded: its env as the spec it stored
+    from dflow_jax.envs.pointmaze import remove_maze_file
+    env = remove_maze_file(gym.make(gym.envs.registration.EnvSpec.from_json(recipe['spec']),
+                                    **kwargs))
+    if isinstance(env.observation_space, gym.spaces.Dict):
+      env = FlattenDictObservation(env)
+    return env
   raise ValueError(f'unknown eval env recipe {recipe!r}')

@@ -29,7 +29,11 @@ def make_maze_env(maze: str, dense: bool, **kwargs) -> gym.Env:
   gymnasium-robotics writes each maze to a new `ant_maze<time>.xml` there and never removes it;
   MuJoCo has read it by the time gym.make returns, so it goes at once.
   """
-  env = gym.make(env_id(maze, dense), **kwargs)
+  return remove_maze_file(gym.make(env_id(maze, dense), **kwargs))
+
+
+def remove_maze_file(env: gym.Env) -> gym.Env:
+  """env, its maze file (if it is a maze env) removed from the temp directory."""
   xml_path = getattr(env.unwrapped, 'tmp_xml_file_path', None)
   if xml_path:
     with contextlib.suppress(FileNotFoundError):
