@@ -51,9 +51,10 @@ def header_lines(config) -> list[str]:
   """What the run trains and on which devices: its first lines of output."""
   import jax
 
+  from dflow_jax.budget import budget_line
   from dflow_jax.presets import task_line
   devices = jax.devices()
-  lines = [task_line(FLAGS['config'].config_filename, config.dataset),
+  lines = [task_line(FLAGS['config'].config_filename, config.dataset), budget_line(config),
            f'devices: {jax.default_backend()}, {len(devices)} x {devices[0].device_kind} '
            f'({", ".join(str(d) for d in devices)})']
   if jax.process_count() > 1:

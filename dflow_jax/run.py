@@ -10,6 +10,7 @@ import numpy as np
 from tqdm import tqdm
 
 from dflow_jax import (
+  budget,
   checkpoint,
   data,
   devices,
@@ -138,7 +139,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   tensorboard = TensorBoardLog(workdir, step, sweep.num_settings(config), enabled=writer)
   try:
     step, states = _train_loop(config, workdir, agent, dataset, step, states, checkpointer,
-                               env_eval, tensorboard, stop, mesh, writer)
+                               env_eval, tensorboard, stop, mesh, writer, log)
   except guard.NonFinite as e:
     tensorboard.close()
     if writer:
@@ -205,7 +206,8 @@ def _restore_or_init(config, workdir: str, agent: Agent, log, init_from: str | N
 
 
 def _train_loop(config, workdir: str, agent: Agent, dataset, step: int, states, checkpointer,
-                env_eval, tensorboard, stop: StopRequest | None, mesh=None, writer: bool = True):
+                env_eval, tensorboard, stop: StopRequest | None, mesh=None, writer: bool = True,
+                log=print):
   """Trains chunk by chunk from `step` to the end of the schedule, logging, evaluating and
   saving checkpoints on the way; returns (step, states). Closes the checkpointer; raises
   Interrupted after saving when `stop` is requested."""
@@ -225,10 +227,12 @@ def _train_loop(config, workdir: str, agent: Agent, dataset, step: int, states, 
   bar = tqdm(total=total, initial=step, unit='step', dynamic_ncols=True,
              disable=not config.progress_bar or not writer)
   last_saved, start_time, start_step = step, time.time(), step
+  chunks_done = 0
   try:
     while step < total:
       phase = schedule.phase_of(step)
       length = min(config.chunk_size, schedule.phase_end(step) - step)
+      chunk_start = time.time()
       states, metrics, finite = chunks(phase, length)(states, dataset, hparams)
       # The toy task's followed metrics (none elsewhere) travel in the same transfer.
       followed = toy_curves(states, acting_is_behavior=step + length <= schedule.df_start)
@@ -238,6 +242,14 @@ def _train_loop(config, workdir: str, agent: Agent, dataset, step: int, states, 
                         checkpointer.directory)
       step += length
       metrics = {**metrics, **followed}
+      chunks_done += 1
+      if chunks_done == 2 and writer:  # the first chunk compiles; the second is the rate
+        estimate = budget.cpu_estimate(time.time() - chunk_start, length, total - step,
+                                       jax.default_backend())
+        if estimate and bar.disable:
+          log(estimate)
+        elif estimate:
+          bar.write(estimate)  # above the bar, which stays
       if metrics_log is not None:
         metrics_log.write(step, phase, metrics)
       tensorboard.scalars(step, metrics)
