@@ -2,7 +2,7 @@
 by sampling actions as training's final evaluation did).
 
   python -m dflow_jax.evaluate --workdir=runs/umaze [--step=N] [--episodes=E] [--video]
-                              [--num_samples=N] [--critic] [--setting=K] [--out=DIR]
+                              [--num_samples=N] [--critic] [--setting=K] [--out_dir=DIR]
 
 Restores config.json and the Orbax checkpoint (the latest, or --step), evaluates every seed with
 the same seeds training used at that step (so the scores training printed are reproduced), and
@@ -12,7 +12,7 @@ prints the per-seed table and the aggregate over seeds (a sweep: one row per set
 MP4 per seed (its first episode) beside them.
 learning_curves.png is redrawn from training's records. A toy run (`make run`) prints the
 per-seed tables training printed at that step and writes eval_summary.md and action_samples.png.
-Everything written goes under --out instead of the workdir when it is given (a run directory
+Everything written goes under --out_dir instead of the workdir when it is given (a run directory
 that is read-only to this process). Bad input exits with status 2 and a
 one-line message.
 """
@@ -33,7 +33,7 @@ flags.DEFINE_bool('critic', False,
                   'Monte Carlo return of 4,096 dataset transitions, and their means; and Q of '
                   'the policy\'s actions on 10 of its own episodes against the returns that '
                   'followed.')
-flags.DEFINE_string('out', None,
+flags.DEFINE_string('out_dir', None,
                     'Where the evaluation records, figures and videos go (default: --workdir); '
                     'for a run directory this process may not write to.')
 flags.DEFINE_integer('setting', None,
@@ -156,7 +156,7 @@ def writable_output(out_dir: str) -> str:
       pass
   except OSError as e:
     raise ConfigError(f'cannot write the evaluation\'s records to {out_dir} ({e.strerror}): '
-                      'pass --out=DIR to write them elsewhere') from None
+                      'pass --out_dir=DIR to write them elsewhere') from None
   return out_dir
 
 
@@ -357,7 +357,7 @@ def main(argv):
   try:
     evaluate_workdir(FLAGS.workdir, FLAGS.step, FLAGS.episodes, FLAGS.video,
                      num_samples=FLAGS.num_samples, critic=FLAGS.critic, setting=FLAGS.setting,
-                     out=FLAGS.out)
+                     out=FLAGS.out_dir)
   except (ConfigError, DatasetError, VideoError) as e:
     refuse(str(e))
 

@@ -77,7 +77,7 @@ def test_evaluate_refuses_in_one_line_where_it_cannot_write(tmp_path):
   from dflow_jax.config import ConfigError
   from dflow_jax.evaluate import writable_output
   (tmp_path / 'a_file').write_text('')
-  with pytest.raises(ConfigError, match=r'cannot write .* pass --out=DIR'):
+  with pytest.raises(ConfigError, match=r'cannot write .* pass --out_dir=DIR'):
     writable_output(str(tmp_path / 'a_file' / 'records'))
   assert writable_output(str(tmp_path / 'new')) == str(tmp_path / 'new')
 
