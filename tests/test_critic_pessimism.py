@@ -41,7 +41,8 @@ def test_the_gap_term_in_closed_form():
 
 
 def test_pessimism_lowers_q_on_the_policys_actions_and_a_traced_zero_changes_nothing():
-  agent, state, batch = _setup(**{'agent.learning_rate': 3e-3})  # Adam: a step of about lr
+  agent, state, batch = _setup(**{'agent.learning_rate': 3e-3,  # Adam: a step of about lr
+                                  'agent.critic_pessimism': 0.0})
   plain, _ = jax.jit(agent.update_decision_flow)(state, batch)
   update = jax.jit(lambda w, s: agent.with_hparams({'critic_pessimism': w})
                    .update_decision_flow(s, batch))
@@ -64,3 +65,4 @@ def test_pessimism_lowers_q_on_the_policys_actions_and_a_traced_zero_changes_not
   assert gaps[10.0] < gaps[0.0] - 1.0, gaps
   assert not _setup('bc', **{'agent.critic_pessimism': 1.0})[0].uses_critic_pessimism
   assert not _setup('fql', **{'agent.critic_pessimism': 1.0})[0].uses_critic_pessimism
+  assert _setup('div')[0].uses_critic_pessimism  # on by default (3)
