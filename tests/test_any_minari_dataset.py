@@ -7,7 +7,6 @@ import gymnasium as gym
 import minari
 import numpy as np
 import pytest
-
 from conftest import tiny_config
 
 NAME = 'test/pendulum/random-v0'
