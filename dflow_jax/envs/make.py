@@ -3,6 +3,9 @@
 Observations come out flattened exactly as the loader flattens the dataset's, and the D4RL
 fixes (Adroit reward sign, pen's horizon and drop termination) are applied.
 """
+import contextlib
+import os
+
 import gymnasium as gym
 import numpy as np
 
@@ -27,6 +30,16 @@ def _batched(observation):
   return np.asarray(observation)[None]
 
 
+def remove_maze_file(env: gym.Env) -> gym.Env:
+  """env, with the maze file a gymnasium-robotics maze env leaves in the temp directory removed
+  (`ant_maze<time>.xml`, one per env, never deleted; MuJoCo has read it once gym.make returns)."""
+  xml_path = getattr(env.unwrapped, 'tmp_xml_file_path', None)
+  if xml_path:
+    with contextlib.suppress(FileNotFoundError):
+      os.remove(xml_path)
+  return env
+
+
 def make_eval_env(recipe: dict, **kwargs) -> gym.Env:
   """recipe: the `eval_env` entry of a dataset's metadata (see datagen/recipes.py) or one
   inferred from a Minari id (data/registry.py)."""
@@ -41,7 +54,6 @@ def make_eval_env(recipe: dict, **kwargs) -> gym.Env:
   if family == 'mujoco':
     return gym.make(recipe['env'], **kwargs)
   if family == 'env_spec':  # a dataset Minari recorded: its env as the spec it stored
-    from dflow_jax.envs.pointmaze import remove_maze_file
     env = remove_maze_file(gym.make(gym.envs.registration.EnvSpec.from_json(recipe['spec']),
                                     **kwargs))
     if isinstance(env.observation_space, gym.spaces.Dict):

@@ -1,9 +1,8 @@
 """PointMaze evaluation envs: the mazes, their gymnasium ids and the fixed-goal eval env."""
-import contextlib
-import os
-
 import gymnasium as gym
 import gymnasium_robotics
+
+from dflow_jax.envs.make import remove_maze_file
 
 gym.register_envs(gymnasium_robotics)
 
@@ -24,21 +23,8 @@ def env_id(maze: str, dense: bool) -> str:
 
 
 def make_maze_env(maze: str, dense: bool, **kwargs) -> gym.Env:
-  """gym.make of a PointMaze, without the maze file it leaves in the temp directory.
-
-  gymnasium-robotics writes each maze to a new `ant_maze<time>.xml` there and never removes it;
-  MuJoCo has read it by the time gym.make returns, so it goes at once.
-  """
+  """gym.make of a PointMaze, without the maze file it leaves in the temp directory."""
   return remove_maze_file(gym.make(env_id(maze, dense), **kwargs))
-
-
-def remove_maze_file(env: gym.Env) -> gym.Env:
-  """env, its maze file (if it is a maze env) removed from the temp directory."""
-  xml_path = getattr(env.unwrapped, 'tmp_xml_file_path', None)
-  if xml_path:
-    with contextlib.suppress(FileNotFoundError):
-      os.remove(xml_path)
-  return env
 
 
 def make_eval_env(maze: str, dense: bool, **kwargs):
