@@ -75,7 +75,7 @@ class AgentConfig:
   flow_reversal: float = 0.0
   # dir, div, bptt: weight of the critic's gap E[Q(s, a_pi) - Q(s, a)] between the policy's
   # actions and the data's (iql.critic_loss), pessimism where the policy leaves the data; 0: off.
-  # 3 measured best for DF-div and DF-dir on every dataset tried (README, Design notes).
+  # 3 measured best for DF-div and DF-dir on every dataset tried (docs/results.md, docs/design-notes.md).
   critic_pessimism: float = 3.0
   # cost and acting
   steps_per_state: int = 0  # flow steps per state in the DF losses; 0 means all T

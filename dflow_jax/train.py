@@ -50,8 +50,8 @@ def over_seeds(fn, seeds_per_vmap: int = 0):
 
 
 # `seeds_per_vmap = 'auto'`: on a CPU, networks this wide or wider run seed after seed (4x256
-# networks, 16 seeds: 1.53x the total updates/s of one vmap on our 2-core CPU, README
-# Performance); narrower ones, and every accelerator, take all seeds in one vmap.
+# networks, 16 seeds: 1.53x the total updates/s of one vmap on our 2-core CPU,
+# docs/performance.md); narrower ones, and every accelerator, take all seeds in one vmap.
 AUTO_GROUPS_OF_ONE_FROM_WIDTH = 256
 
 
