@@ -6,7 +6,7 @@ absorb the difference between a few episodes and the README's 100-episode means.
 import numpy as np
 import pytest
 
-from dflow_jax.datagen import adroit, door_cloned, gym_mujoco, rollouts
+from dflow_jax.datagen import adroit, adroit_cloned, gym_mujoco, rollouts
 from dflow_jax.datagen.episodes import Episode
 from dflow_jax.envs.adroit_fixes import make_adroit_env
 
@@ -103,13 +103,35 @@ def test_hopper_fall_is_a_termination():
 
 def test_door_cloned_budget_and_layout():
   steps = 1001
-  episodes = list(door_cloned.generate_door_cloned(steps, seed=0, bc_steps=50))
+  episodes = list(adroit_cloned.generate_cloned('door', steps, seed=0, bc_steps=50))
   demos = [e for e in episodes if e.seed is None]
   rollouts = [e for e in episodes if e.seed is not None]
   assert sum(len(e) for e in demos) == 501 and sum(len(e) for e in rollouts) == 500
   assert [len(e) for e in rollouts] == [200, 200, 100]
   for episode in episodes:
     assert_layout(episode, 39, 28, time_limited=True)
+
+
+def test_pen_cloned_imitates_expert_episodes_on_other_seeds(monkeypatch):
+  monkeypatch.setattr(adroit_cloned, 'CLONED_DEMOS', 2)
+  episodes = list(adroit_cloned.generate_cloned('pen', 400, seed=0, bc_steps=50))
+  demos, rollouts = episodes[:2], [e for e in episodes if e.seed is not None and e.seed < 1000]
+  assert [e.seed for e in demos] == [adroit_cloned.DEMO_SEED_OFFSET + k for k in range(2)]
+  assert sum(len(e) for e in episodes) == 400 and sum(len(e) for e in rollouts) == 200
+  # Cloned rollouts are not the expert's: different seeds, so different initial states.
+  assert not np.allclose(rollouts[0].observations[0], demos[0].observations[0])
+  for episode in episodes:
+    assert episode.actions.shape[1] == 24 and np.abs(episode.actions).max() <= 1.0
+
+
+def test_adroit_mixed_noise_levels_and_budget():
+  episodes = list(adroit.generate_mixed('door', 450, seed=0))
+  assert sum(len(e) for e in episodes) == 450 and [len(e) for e in episodes] == [200, 200, 50]
+  levels = [e.noise_level for e in episodes]
+  assert all(0.0 <= level <= adroit.MIXED_MAX_NOISE for level in levels)
+  assert len(set(levels)) == 3  # drawn per episode
+  replay = list(adroit.generate_mixed('door', 200, seed=0))[0]
+  np.testing.assert_array_equal(replay.actions, episodes[0].actions)  # seeded
 
 
 def test_dapg_policy_batches_and_clips():
@@ -126,7 +148,7 @@ def test_not_reproducible_and_shared_data_override(monkeypatch, tmp_path):
   assert message.startswith('not reproducible offline: download D4RL/pen/human-v2')
   assert '\n' not in message
   with pytest.raises(ValueError):
-    adroit.not_reproducible('door', 'cloned')
+    adroit.not_reproducible('pen', 'cloned')
   monkeypatch.setenv('DFLOW_SHARED_DATA', str(tmp_path))
   with pytest.raises(FileNotFoundError, match='DFLOW_SHARED_DATA'):
     adroit.DapgPolicy.load('door')

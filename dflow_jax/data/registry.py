@@ -20,8 +20,9 @@ def _regenerable() -> dict[str, tuple[str, tuple]]:
       ids[f'dflow/pointmaze/{size}{"-dense" if dense else ""}-v2'] = ('pointmaze', (size, dense))
   for task in ADROIT_TASKS:
     ids[f'dflow/{task}/expert-v2'] = ('adroit_expert', (task,))
+    ids[f'dflow/{task}/cloned-v2'] = ('adroit_cloned', (task,))
+    ids[f'dflow/{task}/mixed-v2'] = ('adroit_mixed', (task,))
   ids['dflow/door/human-v2'] = ('door_human', ())
-  ids['dflow/door/cloned-v2'] = ('door_cloned', ())
   for name in MUJOCO_ENVS:
     ids[f'dflow/mujoco/{name}/expert-v0'] = ('mujoco_expert', (name,))
     ids[f'dflow/mujoco/{name}/mixed-v0'] = ('mujoco_mixed', (name,))
@@ -30,7 +31,7 @@ def _regenerable() -> dict[str, tuple[str, tuple]]:
 
 REGENERABLE = _regenerable()
 NOT_REPRODUCIBLE = {f'dflow/{task}/{kind}-v2': f'D4RL/{task}/{kind}-v2'
-                    for task in ('pen', 'hammer', 'relocate') for kind in ('human', 'cloned')}
+                    for task in ('pen', 'hammer', 'relocate') for kind in ('human',)}
 
 
 def local_equivalent(dataset_id: str) -> str | None:

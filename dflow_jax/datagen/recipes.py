@@ -95,17 +95,36 @@ def _door_human() -> Recipe:
                   'initial states (D4RL human procedure), regenerated offline')
 
 
-def _door_cloned() -> Recipe:
-  from dflow_jax.datagen import door_cloned
+def _adroit_cloned(task: str) -> Recipe:
+  from dflow_jax.datagen import adroit_cloned
+  from dflow_jax.envs import adroit_fixes
+  demos = ('the 25 human demos' if task == 'door' else
+           f'{adroit_cloned.CLONED_DEMOS} DAPG expert episodes (no human demos offline; a stand-in '
+           'for D4RL\'s)')
+  return Recipe(
+      episodes=lambda n, seed, progress: adroit_cloned.generate_cloned(task, n, seed, progress),
+      # door's human demos run up to 300 steps
+      make_env=lambda: adroit_fixes.make_adroit_env(
+          task, max_episode_steps=300 if task == 'door' else None),
+      default_steps=1_000_000,
+      eval_env={'family': 'adroit', 'task': task},
+      reference_scores=lambda: _adroit_refs(task, 'cloned'),
+      description=f'Adroit {task}: half rollouts of a BC policy trained on {demos}, half those '
+                  'demos tiled (D4RL cloned procedure), regenerated offline')
+
+
+def _adroit_mixed(task: str) -> Recipe:
+  from dflow_jax.datagen import adroit
   from dflow_jax.envs import adroit_fixes
   return Recipe(
-      episodes=lambda n, seed, progress: door_cloned.generate_door_cloned(n, seed, progress),
-      make_env=lambda: adroit_fixes.make_adroit_env('door', max_episode_steps=300),
+      episodes=lambda n, seed, progress: adroit.generate_mixed(task, n, seed, progress),
+      make_env=lambda: adroit_fixes.make_adroit_env(task),
       default_steps=1_000_000,
-      eval_env={'family': 'adroit', 'task': 'door'},
-      reference_scores=lambda: _adroit_refs('door', 'cloned'),
-      description='Adroit door: half rollouts of a BC policy trained on the human demos, half '
-                  'the demos tiled (D4RL cloned procedure), regenerated offline')
+      eval_env={'family': 'adroit', 'task': task},
+      reference_scores=lambda: _adroit_refs(task, 'expert'),
+      description=f'Adroit {task}: mixed quality, the DAPG expert\'s mean action plus Gaussian '
+                  f'noise of a per-episode scale drawn from U[0, {adroit.MIXED_MAX_NOISE}] (returns '
+                  'from failure to expert), regenerated offline')
 
 
 def _mujoco_expert(name: str) -> Recipe:
@@ -146,7 +165,8 @@ def _mujoco_mixed(name: str) -> Recipe:
 
 
 _RECIPE_KINDS = {'pointmaze': _pointmaze, 'adroit_expert': _adroit_expert,
-                 'door_human': _door_human, 'door_cloned': _door_cloned,
+                 'door_human': _door_human, 'adroit_cloned': _adroit_cloned,
+                 'adroit_mixed': _adroit_mixed,
                  'mujoco_expert': _mujoco_expert, 'mujoco_mixed': _mujoco_mixed}
 # dataset id -> () -> its Recipe
 BUILDERS: dict[str, Callable[[], Recipe]] = {
@@ -173,9 +193,9 @@ def shared_files_needed(name: str) -> tuple[str, ...]:
   """The shared/data files (relative paths) that regenerating `name` reads; known without
   building the recipe, which imports the simulators."""
   kind, args = registry.REGENERABLE[name]
-  if kind == 'adroit_expert':
+  if kind in ('adroit_expert', 'adroit_mixed') or (kind == 'adroit_cloned' and args[0] != 'door'):
     return (f'adroit/dapg_{args[0]}.npz', 'reference_scores.json')
-  if kind in ('door_human', 'door_cloned'):
+  if kind in ('door_human', 'adroit_cloned'):
     return ('adroit/door_human_demos.npz', 'reference_scores.json')
   if kind in ('mujoco_expert', 'mujoco_mixed'):
     return (f'mujoco/tqc_{args[0]}.npz', 'reference_scores.json')

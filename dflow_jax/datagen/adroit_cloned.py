@@ -1,12 +1,15 @@
-"""`door-cloned`, regenerated offline with D4RL's cloned procedure.
+"""Adroit `cloned` datasets, regenerated offline with D4RL's cloned procedure.
 
-Half the human demos tiled, half rollouts of a policy behaviour-cloned on them, with Gaussian
-exploration noise."""
+Half demonstrations tiled, half rollouts of a policy behaviour-cloned on them, with Gaussian
+exploration noise. Door's demonstrations are its 25 human demos, as in D4RL. Pen, hammer and
+relocate have no human demos in shared/data: their demonstrations are `CLONED_DEMOS` episodes of
+the DAPG expert, so these datasets stand in for D4RL's and are not copies of them.
+"""
 from collections.abc import Iterator
 
 import numpy as np
 
-from dflow_jax.datagen.adroit import replay_door_human
+from dflow_jax.datagen.adroit import generate_expert, replay_door_human
 from dflow_jax.datagen.episodes import Episode
 from dflow_jax.datagen.rollouts import Progress, report_progress, rollout, tile
 from dflow_jax.envs.adroit_fixes import make_adroit_env
@@ -17,6 +20,9 @@ BC_STEPS = 3000
 BC_BATCH = 256
 BC_LEARNING_RATE = 1e-3
 CLONED_NOISE_OFFSET = 3000
+CLONED_DEMOS = 25  # expert episodes as demonstrations: as many as door has human demos
+# The expert demonstrations reset with seeds apart from the cloned rollouts' (seed + k).
+DEMO_SEED_OFFSET = 100_000
 
 
 class BcPolicy:
@@ -89,21 +95,30 @@ def train_bc(observations: np.ndarray, actions: np.ndarray, seed: int = 0,
   return BcPolicy(jax.device_get(params), obs_mean, obs_std, np.asarray(noise_std))
 
 
-def generate_door_cloned(num_steps: int, seed: int = 0, progress: Progress = None,
-                         bc_steps: int = BC_STEPS) -> Iterator[Episode]:
-  """`door-cloned`: half demos, half rollouts of a behaviour-cloned policy, `num_steps` in all.
+def demonstrations(task: str, seed: int = 0) -> list[Episode]:
+  """The demonstrations `task`'s cloned policy imitates: door's human demos replayed, else
+  `CLONED_DEMOS` DAPG expert episodes resetting with `DEMO_SEED_OFFSET + seed + k`."""
+  if task == 'door':
+    return replay_door_human()
+  return list(generate_expert(task, CLONED_DEMOS, DEMO_SEED_OFFSET + seed))
 
-  First the 25 replayed demos, tiled (the last copy cut) to `num_steps - num_steps // 2` steps;
-  then `num_steps // 2` steps of the cloned policy with Gaussian noise (see `train_bc`), horizon
-  200, rollout k resetting with `seed + k` and drawing noise from
-  `np.random.default_rng(CLONED_NOISE_OFFSET + seed + k)`; the last rollout is cut to fit.
+
+def generate_cloned(task: str, num_steps: int, seed: int = 0, progress: Progress = None,
+                    bc_steps: int = BC_STEPS) -> Iterator[Episode]:
+  """`<task>-cloned`: half demonstrations, half rollouts of a behaviour-cloned policy.
+
+  First the demonstrations (see `demonstrations`), tiled (the last copy cut) to
+  `num_steps - num_steps // 2` steps; then `num_steps // 2` steps of the cloned policy with
+  Gaussian noise (see `train_bc`) at the task's horizon, rollout k resetting with `seed + k` and
+  drawing noise from `np.random.default_rng(CLONED_NOISE_OFFSET + seed + k)`; the last rollout is
+  cut to fit.
   """
-  demos = replay_door_human()
+  demos = demonstrations(task, seed)
   demo_budget = num_steps - num_steps // 2
   yield from tile(demos, demo_budget, progress)
   policy = train_bc(np.concatenate([e.observations[:-1] for e in demos]),
                     np.concatenate([e.actions for e in demos]), seed=seed, steps=bc_steps)
-  env = make_adroit_env('door')
+  env = make_adroit_env(task)
   try:
     remaining, k = num_steps // 2, 0
     while remaining > 0:
