@@ -91,6 +91,10 @@ def main(argv):
   stop = run.StopRequest()
   stop.install()
   try:
+    from dflow_jax.config import validate
+    from dflow_jax.datagen.first_use import obtain
+    validate(config)  # a bad config is refused before minutes of dataset generation
+    config.dataset = obtain(config.dataset, log, quiet=not config.progress_bar)
     run.train_and_evaluate(config, workdir, stop, init_from=FLAGS.init_from,
                            header=header_lines(config), log=log)
   except (ConfigError, DatasetError) as e:

@@ -4,6 +4,7 @@ Downloaded (`D4RL/...`, `mujoco/...`) and regenerated (`dflow/...`) datasets liv
 under `MINARI_DATASETS_PATH` (Minari's default: `~/.minari/datasets`) and are read by the same
 code (datagen/minari_write.py writes ours). Nothing here touches the network.
 """
+import json
 import os
 from pathlib import Path
 
@@ -23,7 +24,18 @@ def dataset_path(dataset_id: str) -> Path:
 
 
 def is_local(dataset_id: str) -> bool:
-  return (dataset_path(dataset_id) / 'data' / 'metadata.json').is_file()
+  """Whether `dataset_id` is under MINARI_DATASETS_PATH. One we regenerate counts only when
+  complete: datagen/minari_write.py writes our metadata after everything else."""
+  metadata = dataset_path(dataset_id) / 'data' / 'metadata.json'
+  if not metadata.is_file():
+    return False
+  from dflow_jax.data.registry import REGENERABLE
+  if dataset_id not in REGENERABLE:
+    return True
+  try:
+    return DFLOW_KEY in json.loads(metadata.read_text())
+  except (OSError, ValueError):  # unreadable: the loader says how it is damaged
+    return True
 
 
 def read_metadata(dataset_id: str) -> dict:

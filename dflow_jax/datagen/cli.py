@@ -32,7 +32,7 @@ def _refuse(message: str):
   sys.exit(2)
 
 
-def _missing_shared_files_message(name: str) -> str | None:
+def missing_shared_files_message(name: str) -> str | None:
   """One line naming the shared/data files `name` is regenerated from that are not here, where
   they come from, and the published dataset to download instead (None when all are here)."""
   from dflow_jax.datagen.shared_files import shared_data_dir
@@ -116,7 +116,7 @@ def main(argv=None) -> int:
     _refuse(f'--steps = {args.steps} is invalid: must be an integer >= 1')
   if not 0 <= args.seed <= MAX_SEED:
     _refuse(f'--seed = {args.seed} is invalid: must be an integer in [0, {MAX_SEED}]')
-  missing = _missing_shared_files_message(args.name)
+  missing = missing_shared_files_message(args.name)
   if missing:
     _refuse(missing)
   unwritable = workdir_problem(str(minari_io.datasets_root()), 'MINARI_DATASETS_PATH')
