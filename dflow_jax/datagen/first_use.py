@@ -11,7 +11,7 @@ import contextlib
 import fcntl
 import time
 
-from dflow_jax.data import DatasetError, IN_MEMORY, minari_io, registry
+from dflow_jax.data import IN_MEMORY, DatasetError, minari_io, registry
 
 # Rough generation time per million steps on a 2-core CPU (measured: pointmaze umaze 28 s, hopper
 # mixed 99 s, door expert 231 s), to say how long the first use takes.
