@@ -212,3 +212,37 @@ def test_the_critic_check_on_own_episodes_plays_the_evaluations_episodes(trained
   horizon = int(np.ceil(np.log(0.01) / np.log(0.9)))  # 44 steps
   np.testing.assert_array_equal(check['steps'], 3 * (300 - horizon + 1))
   assert np.all(np.isfinite(check['q_mean'])) and np.all(np.isfinite(check['correlation']))
+
+
+def test_the_python_api_plays_the_episodes_evaluate_plays(trained):
+  """`dflow_jax.load(workdir).act`, stepped through the eval envs with the evaluator's seeds,
+  earns the returns training's final evaluation recorded; one seed alone acts as among all."""
+  import functools
+
+  import jax
+
+  import dflow_jax
+  from dflow_jax.envs.make import make_eval_env
+  with pytest.MonkeyPatch.context() as patch:
+    patch.setenv('MINARI_DATASETS_PATH', str(trained['root']))
+    policy = dflow_jax.load(str(trained['workdir']))
+    result = trained['out']['eval']
+    assert policy.step == 40 and policy.num_agents == 2 and not policy.behavior
+    env_seed, action_seed = evaluator.eval_seeds(policy.config.seed, policy.step)
+    recipe = {'family': 'pointmaze', 'maze': 'umaze', 'dense': True}  # NAME's eval env
+    envs = gym.vector.SyncVectorEnv([functools.partial(make_eval_env, recipe)] * 6)
+
+    def act(observations, step):
+      per_seed = np.asarray(observations, np.float32).reshape(2, 3, -1)
+      actions = policy.act(per_seed, jax.random.fold_in(jax.random.PRNGKey(action_seed), step))
+      return np.clip(np.asarray(actions).reshape(6, -1), envs.single_action_space.low,
+                     envs.single_action_space.high)
+
+    played = run_first_episodes(envs, act, env_seed)
+    envs.close()
+  np.testing.assert_allclose(played.returns.reshape(2, 3), result['returns'], rtol=1e-5)
+  observations = np.random.default_rng(0).normal(size=(4, 8)).astype(np.float32)
+  key = jax.random.PRNGKey(3)
+  np.testing.assert_allclose(policy.act(observations, key, seed=1),
+                             policy.act(observations, key)[1], rtol=1e-5, atol=1e-6)
+  assert jax.tree.leaves(policy.params)[0].shape[0] == 2  # seed-stacked parameters

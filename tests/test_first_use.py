@@ -92,3 +92,21 @@ def test_without_its_sources_the_run_says_what_to_do_in_one_line(empty_datasets,
   with pytest.raises(DatasetError, match='not reproducible offline'):
     obtain('dflow/pen/human-v2')
   assert not minari_io.dataset_path(DOOR_HUMAN).exists()
+
+
+@pytest.mark.slow
+def test_the_family_default_trains_in_one_command_from_an_empty_datasets_path(empty_datasets,
+                                                                              tmp_path):
+  """`python -m dflow_jax.main --config=experiments/adroit.py:,quick` on a fresh machine: the
+  default task's dataset (1M steps) is regenerated first, then trained and scored."""
+  from dflow_jax.presets import DEFAULT_TASKS
+  proc = subprocess.run(
+      [sys.executable, '-m', 'dflow_jax.main', '--config=experiments/adroit.py:,quick',
+       '--config.progress_bar=False', f'--workdir={tmp_path / "run"}'],
+      cwd=ROOT, env={**os.environ, 'MINARI_DATASETS_PATH': str(empty_datasets)},
+      capture_output=True, text=True, timeout=1800)
+  assert proc.returncode == 0, proc.stderr[-2000:]
+  task, kind = DEFAULT_TASKS['adroit'].split('-')
+  assert minari_io.is_local(f'dflow/{task}/{kind}-v2')
+  final = json.loads((tmp_path / 'run' / 'final_eval.json').read_text())
+  assert final['score'] == 'normalized' and np.isfinite(final['aggregate']['mean'])
