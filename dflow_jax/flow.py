@@ -87,8 +87,23 @@ def flow_times(num_steps: int):
   return jnp.arange(num_steps + 1, dtype=jnp.float32) / num_steps
 
 
-def sample(velocity: VelocityFn, key, batch_shape, action_dim: int, num_steps: int,
-           solver: str = 'euler'):
-  """An action in [-1, 1]^d: integrate from Gaussian noise and clip."""
+def velocities_along(velocity: VelocityFn, traj: FlowTrajectory):
+  """velocity(x_tau, t_tau) at a trajectory's states tau = 0..T-1: [T, *batch, d]."""
+  num_steps = traj.velocities.shape[0]
+  t = jnp.broadcast_to(flow_times(num_steps)[:num_steps].reshape(
+      (num_steps,) + (1,) * (traj.velocities.ndim - 2)), traj.velocities.shape[:-1])
+  return jax.vmap(velocity)(traj.xs[:-1], t)
+
+
+def from_noise(velocity: VelocityFn, key, batch_shape, action_dim: int, num_steps: int,
+               solver: str = 'euler', unroll: int = 1, remat: bool = False) -> FlowTrajectory:
+  """The trajectory from x_0 ~ N(0, I) of shape [*batch_shape, action_dim] drawn with `key`."""
   x0 = jax.random.normal(key, (*batch_shape, action_dim))
-  return jnp.clip(integrate(velocity, x0, num_steps, solver).xs[-1], -1.0, 1.0)
+  return integrate(velocity, x0, num_steps, solver, unroll, remat)
+
+
+def sample(velocity: VelocityFn, key, batch_shape, action_dim: int, num_steps: int,
+           solver: str = 'euler', unroll: int = 1):
+  """An action in [-1, 1]^d: integrate from Gaussian noise and clip."""
+  traj = from_noise(velocity, key, batch_shape, action_dim, num_steps, solver, unroll)
+  return jnp.clip(traj.xs[-1], -1.0, 1.0)

@@ -333,7 +333,7 @@ class Agent:
     else:
       velocity = lambda x, t: self.velocity_net.apply(params, s, x, t)
       actions = flow.sample(velocity, key, s.shape[:-1], self.action_dim, self.cfg.flow_steps,
-                            self.cfg.solver)
+                            self.cfg.solver, self.cfg.scan_unroll)
     if n == 1:
       return actions[0]
     q = iql.aggregate(self.critic_net.apply(state.critic.params, s, actions), self.cfg.q_agg)
@@ -345,15 +345,13 @@ class Agent:
     trajectories (the sum of DF-div's D_tau), averaged over them."""
     policy, behavior_params = self.acting_params(state), state.behavior_ema
     observations = state.observation_stats.normalize(observations)
-    traj = flow.integrate(lambda x, t: self.velocity_net.apply(policy, observations, x, t),
-                          jax.random.normal(key, observations.shape[:-1] + (self.action_dim,)),
-                          self.cfg.flow_steps, self.cfg.solver)
-    t = jnp.broadcast_to(flow.flow_times(self.cfg.flow_steps)[:-1, None],
-                         traj.velocities.shape[:2])
-    u_nu = jax.vmap(lambda x, tt: self.velocity_net.apply(behavior_params, observations, x, tt))(
-        traj.xs[:-1], t)
-    u_theta = jax.vmap(lambda x, tt: self.velocity_net.apply(policy, observations, x, tt))(
-        traj.xs[:-1], t)
+    traj = flow.from_noise(lambda x, t: self.velocity_net.apply(policy, observations, x, t), key,
+                           observations.shape[:-1], self.action_dim, self.cfg.flow_steps,
+                           self.cfg.solver)
+    u_nu = flow.velocities_along(
+        lambda x, t: self.velocity_net.apply(behavior_params, observations, x, t), traj)
+    u_theta = flow.velocities_along(
+        lambda x, t: self.velocity_net.apply(policy, observations, x, t), traj)
     per_step = decision_flow.step_divergence(u_theta, u_nu, 1.0 / self.cfg.flow_steps)
     return jnp.mean(jnp.sum(per_step, axis=0))
 

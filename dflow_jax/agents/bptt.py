@@ -21,9 +21,8 @@ def finished_action(cfg: AgentConfig, apply: decision_flow.Appliers, policy_para
                     observations, key):
   """x_T of u_theta from fresh noise, differentiable in policy_params through the whole scan."""
   velocity = lambda x, t: apply.velocity(policy_params, observations, x, t)
-  x0 = jax.random.normal(key, observations.shape[:-1] + (apply.action_dim,))
-  return flow.integrate(velocity, x0, cfg.flow_steps, cfg.solver, cfg.scan_unroll,
-                        cfg.bptt_remat).xs[-1]
+  return flow.from_noise(velocity, key, observations.shape[:-1], apply.action_dim, cfg.flow_steps,
+                         cfg.solver, cfg.scan_unroll, cfg.bptt_remat).xs[-1]
 
 
 def policy_loss(cfg: AgentConfig, apply: decision_flow.Appliers, policy_params, critic_params,

@@ -80,8 +80,8 @@ def rollout(cfg: AgentConfig, apply: Appliers, policy_params, observations, key)
   """x_0 .. x_T and the velocities of the current policy, gradients stopped."""
   params = jax.lax.stop_gradient(policy_params)
   velocity = lambda x, t: apply.velocity(params, observations, x, t)
-  x0 = jax.random.normal(key, observations.shape[:-1] + (apply.action_dim,))
-  traj = flow.integrate(velocity, x0, cfg.flow_steps, cfg.solver, cfg.scan_unroll)
+  traj = flow.from_noise(velocity, key, observations.shape[:-1], apply.action_dim,
+                         cfg.flow_steps, cfg.solver, cfg.scan_unroll)
   return jax.lax.stop_gradient(traj)
 
 
@@ -233,13 +233,12 @@ def _div_returns(cfg: AgentConfig, apply: Appliers, params: DFParams, s, traj, r
   evaluated there."""
   T = cfg.flow_steps
   behavior = jax.lax.stop_gradient(params.behavior)
-  t_grid = jnp.broadcast_to(flow.flow_times(T)[:T, None], traj.velocities.shape[:2])
-  u_nu = jax.vmap(lambda x, t: apply.velocity(behavior, s, x, t))(traj.xs[:-1], t_grid)
+  u_nu = flow.velocities_along(lambda x, t: apply.velocity(behavior, s, x, t), traj)
   if velocities_at_states:
     u_theta = traj.velocities
   else:  # the flow action is the policy's velocity at the flow state, not the solver's blend
     policy = jax.lax.stop_gradient(params.policy)
-    u_theta = jax.vmap(lambda x, t: apply.velocity(policy, s, x, t))(traj.xs[:-1], t_grid)
+    u_theta = flow.velocities_along(lambda x, t: apply.velocity(policy, s, x, t), traj)
   divergence = step_divergence(u_theta, u_nu, 1.0 / T)  # [T, B]
   reward_to_go = jnp.cumsum((-cfg.rho * divergence)[::-1], axis=0)[::-1]
   return u_nu, divergence, reward_to_go + reward[None]
