@@ -4,8 +4,8 @@ Expert, cloned and mixed data of all four tasks, and door's human data, are rege
 (made on first use); pen/hammer/relocate human data need `,minari` (a download). Cloned data of
 pen, hammer and relocate imitate DAPG expert episodes, having no human demos offline.
 
-  python -m dflow_jax.main --config=experiments/adroit.py               # door-human, the default
-  python -m dflow_jax.main --config=experiments/adroit.py:pen-cloned
+  python -m dflow_jax.main --config=experiments/adroit.py               # pen-cloned, the default
+  python -m dflow_jax.main --config=experiments/adroit.py:door-human
   python -m dflow_jax.main --config=experiments/adroit.py:door-expert,quick   # a smoke run
   python -m dflow_jax.main --config=experiments/adroit.py:pen-human,minari
 """
