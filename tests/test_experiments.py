@@ -63,7 +63,7 @@ def test_bad_config_strings_are_refused_with_the_valid_choices(config_string, wo
 
 def test_every_family_has_a_default_task_named_in_the_first_line():
   from dflow_jax.presets import task_line
-  expected = {'adroit': 'dflow/door/human-v2', 'pointmaze': 'dflow/pointmaze/umaze-v2',
+  expected = {'adroit': 'dflow/pen/cloned-v2', 'pointmaze': 'dflow/pointmaze/umaze-v2',
               'gym_mujoco': 'dflow/mujoco/hopper/mixed-v0'}
   for family, dataset in expected.items():
     assert _module(family).get_config().dataset == dataset
@@ -75,6 +75,15 @@ def test_every_family_has_a_default_task_named_in_the_first_line():
   # --config.dataset=x: the first line names the dataset trained on, not the config's
   assert task_line(cloned, 'x') == ('task: x (--config.dataset), with the settings of adroit '
                                     'door-cloned')
+
+
+def test_adroit_mixed_data_exist_only_here():
+  from dflow_jax.config import ConfigError
+  module = _module('adroit')
+  assert module.get_config('hammer-mixed').dataset == 'dflow/hammer/mixed-v2'
+  assert module.get_config('pen-cloned,minari').dataset == 'D4RL/pen/cloned-v2'
+  with pytest.raises(ConfigError, match='hammer-mixed has no Minari dataset'):
+    module.get_config('hammer-mixed,minari')
 
 
 def test_only_expert_and_mixed_gym_mujoco_data_are_local():
