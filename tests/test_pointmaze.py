@@ -128,3 +128,18 @@ def test_depth_first_paths_are_valid_and_can_be_longer_than_shortest():
     assert dfs_steps >= bfs_steps
     longer += dfs_steps > bfs_steps
   assert longer > 0
+
+
+def test_writing_a_maze_dataset_leaves_no_file_in_the_temp_directory(tmp_path, monkeypatch):
+  # Minari rebuilds the env from its recorded spec while it writes the dataset.
+  import glob
+  import tempfile
+
+  from dflow_jax.datagen.cli import generate
+  monkeypatch.setenv('MINARI_DATASETS_PATH', str(tmp_path / 'datasets'))
+  # A temp directory of this test's own, so that other test processes' mazes do not show.
+  (tmp_path / 'tmp').mkdir()
+  monkeypatch.setattr(tempfile, 'tempdir', str(tmp_path / 'tmp'))
+  generate('dflow/pointmaze/umaze-v2', steps=200, seed=0, quiet=True)
+  assert glob.glob(str(tmp_path / 'tmp' / 'ant_maze*.xml')) == []
+  assert glob.glob(str(tmp_path / 'ant_maze*.xml')) == []

@@ -1,4 +1,5 @@
 """Writing the datasets we regenerate as local Minari datasets, with their provenance."""
+import contextlib
 import dataclasses
 import importlib.metadata
 import platform
@@ -37,6 +38,21 @@ def _buffer(index: int, episode: Episode):
       truncations=np.asarray(episode.truncations, bool), infos={})
 
 
+@contextlib.contextmanager
+def _maze_files_removed():
+  """Minari rebuilds the env from its spec while writing (twice); for a PointMaze each build leaves
+  a maze file in the temp directory, so for these calls gym.make removes it (envs/make.py)."""
+  import gymnasium as gym
+
+  from dflow_jax.envs.make import remove_maze_file
+  make = gym.make
+  gym.make = lambda *args, **kwargs: remove_maze_file(make(*args, **kwargs))
+  try:
+    yield
+  finally:
+    gym.make = make
+
+
 def write_dataset(dataset_id: str, episodes: Iterable[Episode], *, env, dflow: dict,
                   ref_min_score: float | None = None, ref_max_score: float | None = None,
                   description: str = '', algorithm_name: str = '') -> Path:
@@ -61,7 +77,7 @@ def write_dataset(dataset_id: str, episodes: Iterable[Episode], *, env, dflow: d
   # Minari asks for a code permalink, an author e-mail and an eval env. A regenerated dataset has
   # no permalink or e-mail, and its eval env is the recipe in `dflow` (package versions
   # included), so those three reminders would only bury the generator's own summary.
-  with warnings.catch_warnings():
+  with warnings.catch_warnings(), _maze_files_removed():
     for field in ('code_permalink', 'author_email', 'eval_env'):
       warnings.filterwarnings('ignore', message=f'`{field}` is set to None', category=UserWarning)
     dataset = minari.create_dataset_from_buffers(
