@@ -21,13 +21,19 @@ def empty_datasets(tmp_path, monkeypatch):
   return tmp_path / 'datasets'
 
 
-def test_the_adroit_command_trains_from_an_empty_datasets_path(empty_datasets, tmp_path):
+def _train(config: str, datasets, workdir, timeout: int):
+  """`python -m dflow_jax.main --config=CONFIG` with MINARI_DATASETS_PATH=datasets; must exit 0."""
   proc = subprocess.run(
-      [sys.executable, '-m', 'dflow_jax.main', '--config=experiments/adroit.py:door-human,quick',
-       '--config.progress_bar=False', f'--workdir={tmp_path / "run"}'],
-      cwd=ROOT, env={**os.environ, 'MINARI_DATASETS_PATH': str(empty_datasets)},
-      capture_output=True, text=True, timeout=300)
+      [sys.executable, '-m', 'dflow_jax.main', f'--config={config}', '--config.progress_bar=False',
+       f'--workdir={workdir}'],
+      cwd=ROOT, env={**os.environ, 'MINARI_DATASETS_PATH': str(datasets)},
+      capture_output=True, text=True, timeout=timeout)
   assert proc.returncode == 0, proc.stderr[-2000:]
+  return proc
+
+
+def test_the_adroit_command_trains_from_an_empty_datasets_path(empty_datasets, tmp_path):
+  proc = _train('experiments/adroit.py:door-human,quick', empty_datasets, tmp_path / 'run', 300)
   lines = proc.stdout.splitlines()
   assert lines[0].startswith(f'dataset: {DOOR_HUMAN} is not local; regenerating it once')
   assert 'python -m dflow_jax.datagen generate dflow/door/human-v2' in lines[0]
@@ -100,12 +106,7 @@ def test_the_family_default_trains_in_one_command_from_an_empty_datasets_path(em
   """`python -m dflow_jax.main --config=experiments/adroit.py:,quick` on a fresh machine: the
   default task's dataset (1M steps) is regenerated first, then trained and scored."""
   from dflow_jax.presets import DEFAULT_TASKS
-  proc = subprocess.run(
-      [sys.executable, '-m', 'dflow_jax.main', '--config=experiments/adroit.py:,quick',
-       '--config.progress_bar=False', f'--workdir={tmp_path / "run"}'],
-      cwd=ROOT, env={**os.environ, 'MINARI_DATASETS_PATH': str(empty_datasets)},
-      capture_output=True, text=True, timeout=1800)
-  assert proc.returncode == 0, proc.stderr[-2000:]
+  _train('experiments/adroit.py:,quick', empty_datasets, tmp_path / 'run', 1800)
   task, kind = DEFAULT_TASKS['adroit'].split('-')
   assert minari_io.is_local(f'dflow/{task}/{kind}-v2')
   final = json.loads((tmp_path / 'run' / 'final_eval.json').read_text())

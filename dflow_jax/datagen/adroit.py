@@ -16,7 +16,13 @@ from collections.abc import Iterator
 import numpy as np
 
 from dflow_jax.datagen.episodes import Episode
-from dflow_jax.datagen.rollouts import Progress, report_progress, rollout, sampled_episodes
+from dflow_jax.datagen.rollouts import (
+  Progress,
+  noisy_episodes,
+  report_progress,
+  rollout,
+  sampled_episodes,
+)
 from dflow_jax.datagen.shared_files import load_npz, reference_table, shared_data_dir
 from dflow_jax.envs.adroit_fixes import TASKS, make_adroit_env
 
@@ -100,24 +106,8 @@ def generate_mixed(task: str, num_steps: int, seed: int = 0,
   in all, the last episode cut to fit.
   """
   policy = DapgPolicy.load(task)
-  env = make_adroit_env(task)
-  try:
-    remaining, k = num_steps, 0
-    while remaining > 0:
-      rng = np.random.default_rng(ADROIT_MIXED_OFFSET + seed + k)
-      sigma = float(rng.uniform(0.0, MIXED_MAX_NOISE))
-
-      def noisy_expert(obs, t, rng=rng, sigma=sigma):
-        noise = sigma * rng.standard_normal(policy.action_dim).astype(np.float32)
-        return np.clip(policy.mean(obs) + noise, -1.0, 1.0)
-
-      episode = rollout(env, noisy_expert, reset_seed=seed + k, max_steps=remaining,
-                        episode_seed=seed + k)
-      episode.noise_level = sigma
-      remaining, k = remaining - len(episode), k + 1
-      yield report_progress(progress, episode)
-  finally:
-    env.close()
+  yield from noisy_episodes(make_adroit_env(task), policy.mean, -1.0, 1.0, MIXED_MAX_NOISE,
+                            num_steps, seed, ADROIT_MIXED_OFFSET, progress)
 
 
 def door_demos() -> list[dict[str, np.ndarray]]:

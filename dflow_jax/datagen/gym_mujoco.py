@@ -14,7 +14,7 @@ import gymnasium as gym
 import numpy as np
 
 from dflow_jax.datagen.episodes import Episode
-from dflow_jax.datagen.rollouts import Progress, report_progress, rollout, sampled_episodes
+from dflow_jax.datagen.rollouts import Progress, noisy_episodes, sampled_episodes
 from dflow_jax.datagen.shared_files import load_npz
 
 ENV_IDS = {'halfcheetah': 'HalfCheetah-v5', 'hopper': 'Hopper-v5', 'walker2d': 'Walker2d-v5'}
@@ -105,26 +105,8 @@ def generate_mixed(env_name: str, num_steps: int, seed: int = 0,
   episode cut (truncated) to fit.
   """
   actor = TqcActor.load(env_name)
-  env = make_env(env_name)
-  try:
-    remaining, k = num_steps, 0
-    while remaining > 0:
-      rng = np.random.default_rng(MIXED_NOISE_OFFSET + seed + k)
-      sigma = float(rng.uniform(0.0, 1.0))
-
-      def noisy_expert(obs, t, rng=rng, sigma=sigma):
-        action = actor.deterministic(obs)
-        noise = sigma * rng.standard_normal(action.shape).astype(np.float32)
-        return np.clip(action + noise, actor.low, actor.high)
-
-      # max_steps cuts the last episode as `rollouts.cut` would, without simulating the rest.
-      episode = rollout(env, noisy_expert, reset_seed=seed + k, max_steps=remaining,
-                        episode_seed=seed + k)
-      episode.noise_level = sigma
-      remaining, k = remaining - len(episode), k + 1
-      yield report_progress(progress, episode)
-  finally:
-    env.close()
+  yield from noisy_episodes(make_env(env_name), actor.deterministic, actor.low, actor.high, 1.0,
+                            num_steps, seed, MIXED_NOISE_OFFSET, progress)
 
 
 __all__ = ['ENV_IDS', 'TqcActor', 'generate_expert', 'generate_mixed', 'make_env']

@@ -82,3 +82,33 @@ def sampled_episodes(make_env: Callable[[], gym.Env], sample: Callable, num_epis
                                               episode_seed=seed + k))
   finally:
     env.close()
+
+
+def noisy_episodes(env: gym.Env, mean_action: Callable[[np.ndarray], np.ndarray], low, high,
+                   max_noise: float, num_steps: int, seed: int, noise_offset: int,
+                   progress: Progress) -> Iterator[Episode]:
+  """Mixed-quality episodes: `mean_action(obs)` plus Gaussian noise of a per-episode scale.
+
+  Episode k draws sigma ~ U[0, max_noise] from `np.random.default_rng(noise_offset + seed + k)`,
+  then adds N(0, sigma^2) from that rng to every action dimension, clipped to [low, high]; it
+  resets with `seed + k` and records sigma as its `noise_level`. `num_steps` in all, the last
+  episode cut (truncated) to fit without simulating the rest. Closes `env` at the end.
+  """
+  try:
+    remaining, k = num_steps, 0
+    while remaining > 0:
+      rng = np.random.default_rng(noise_offset + seed + k)
+      sigma = float(rng.uniform(0.0, max_noise))
+
+      def noisy(obs, t, rng=rng, sigma=sigma):
+        action = mean_action(obs)
+        noise = sigma * rng.standard_normal(np.shape(action)).astype(np.float32)
+        return np.clip(action + noise, low, high)
+
+      episode = rollout(env, noisy, reset_seed=seed + k, max_steps=remaining,
+                        episode_seed=seed + k)
+      episode.noise_level = sigma
+      remaining, k = remaining - len(episode), k + 1
+      yield report_progress(progress, episode)
+  finally:
+    env.close()
