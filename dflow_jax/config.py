@@ -75,7 +75,8 @@ class AgentConfig:
   flow_reversal: float = 0.0
   # dir, div, bptt: weight of the critic's gap E[Q(s, a_pi) - Q(s, a)] between the policy's
   # actions and the data's (iql.critic_loss), pessimism where the policy leaves the data; 0: off.
-  # 3 measured best for DF-div and DF-dir on every dataset tried (docs/results.md, docs/design-notes.md).
+  # 3 ends DF-div's collapse on hopper mixed and keeps both variants near bc where bc is strong;
+  # elsewhere it is within a point of 0 (docs/results.md, docs/design-notes.md).
   critic_pessimism: float = 3.0
   # cost and acting
   steps_per_state: int = 0  # flow steps per state in the DF losses; 0 means all T

@@ -30,8 +30,9 @@ def _regenerable() -> dict[str, tuple[str, tuple]]:
 
 
 REGENERABLE = _regenerable()
-NOT_REPRODUCIBLE = {f'dflow/{task}/{kind}-v2': f'D4RL/{task}/{kind}-v2'
-                    for task in ('pen', 'hammer', 'relocate') for kind in ('human',)}
+# Human demos exist offline for door only.
+NOT_REPRODUCIBLE = {f'dflow/{task}/human-v2': f'D4RL/{task}/human-v2'
+                    for task in ('pen', 'hammer', 'relocate')}
 
 
 def local_equivalent(dataset_id: str) -> str | None:
