@@ -13,7 +13,8 @@
 # Environment: PRE (30000) pre-training and DF (60000) further updates per run, SIZE (cpu) the
 # config option that sets networks and seeds, PARALLEL=1 to train the runs side by side (an
 # accelerator has room; a 2-core CPU does not), SKIP_GENERATE=1 to use the dataset already under
-# MINARI_DATASETS_PATH; the sweeps: FQL_SWEEP, DIV_SWEEP and DIR_SWEEP (their defaults below).
+# MINARI_DATASETS_PATH; the sweeps: FQL_SWEEP, DIV_SWEEP and DIR_SWEEP (their defaults below);
+# VARIANTS (default "bc div dir fql bptt") the runs from the shared pre-training.
 # Every run resumes from its checkpoints, so running the script again after an interruption
 # carries on.
 set -euo pipefail
@@ -47,7 +48,7 @@ train() {  # NAME ARGS...: one run, its output in RUNS_DIR/NAME.log
 # IFQL's critic (expectile 0.9) differs from the shared one, so it trains its own pre-training.
 ifql=(ifql --config.df_steps="$df" --config.agent.variant=bc --config.agent.num_samples=32
       --config.agent.expectile=0.9)
-variants=(bc div dir bptt fql)
+read -ra variants <<< "${VARIANTS:-bc div dir fql bptt}"
 variant() {  # VARIANT: a run from the shared pre-training
   local extra=()
   case $1 in
@@ -76,6 +77,14 @@ else
   train "${ifql[@]}" || failed=1
 fi
 
-$python -m dflow_jax.compare --out="$runs" --workdirs="$runs/bc,$runs/div:best,$runs/dir:best,$runs/fql:best,$runs/bptt,$runs/ifql,$runs/pretrained"
-$python -m dflow_jax.compare --out="$runs/all-settings" --workdirs="$runs/bc,$runs/div:*,$runs/dir:*,$runs/fql:*"
+best='' every=''  # compare's run lists: a sweep by its validation-chosen setting, and by all of them
+for v in "${variants[@]}"; do
+  case $v in
+    div|dir|fql) best+="$runs/$v:best," every+="$runs/$v:*," ;;
+    bc) best+="$runs/$v," every+="$runs/$v," ;;
+    *) best+="$runs/$v," ;;
+  esac
+done
+$python -m dflow_jax.compare --out="$runs" --workdirs="$best$runs/ifql,$runs/pretrained"
+$python -m dflow_jax.compare --out="$runs/all-settings" --workdirs="${every%,}"
 exit $failed
