@@ -67,9 +67,6 @@ class AgentConfig:
   # > 0: rho follows dual ascent so that the path divergence per action dimension holds this
   # budget (agents/divergence_budget.py); 0: rho fixed
   divergence_target: float = 0.0
-  # V^chi's target reads neither a_prev (the velocity does not see it) nor anything a_prev
-  # predicts beyond s, so the input is off by default; the ablation turns it on.
-  use_prev_action: bool = False
   # dir, div: weight of the flow value's regression on flow states reversed from dataset actions,
   # beside the policy's rollouts (decision_flow.reversal_targets); 0: rollouts only
   flow_reversal: float = 0.0
@@ -92,10 +89,12 @@ class AgentConfig:
     return self.steps_per_state or self.flow_steps
 
 
-# Keys that older runs saved in config.json and that no longer exist; they are dropped on reading,
-# with why. remat_flow wrapped the ODE scan in jax.checkpoint, which changed nothing: no gradient
-# flows through the stop-gradient rollout (benchmarks measured equal time and memory).
-RETIRED_KEYS = {'agent.remat_flow': 'no gradient flows through the flow rollout'}
+# Keys that older runs saved in config.json and that no longer exist: {key: the value under which
+# such a run is today's code (None: any)}. They are dropped on reading; a run saved with another
+# value refuses. remat_flow wrapped the ODE scan in jax.checkpoint, which changed nothing (no
+# gradient flows through the stop-gradient rollout); use_prev_action fed a_prev to V^chi, which
+# no result showed to matter (V^chi's target does not depend on it).
+RETIRED_KEYS = {'agent.remat_flow': None, 'agent.use_prev_action': False}
 # Keys that older runs saved under another name (old: new); they are read under the new name.
 RENAMED_KEYS = {'agent.lam': 'agent.lambda_dir', 'agent.seeds_per_vmap': 'seeds_per_vmap'}
 
@@ -114,8 +113,11 @@ def current_keys(saved: dict) -> dict:
   """A copy of a saved (nested) config dict in today's keys: the RETIRED_KEYS dropped and the
   RENAMED_KEYS under their new names (a new name that is already there wins)."""
   saved = copy.deepcopy(saved)
-  for dotted in RETIRED_KEYS:
-    _pop_dotted(saved, dotted)
+  for dotted, today in RETIRED_KEYS.items():
+    found, value = _pop_dotted(saved, dotted)
+    if found and today is not None and value != today:
+      raise ConfigError(f'this run was saved with {dotted}={value}, which no longer exists '
+                        f'(only {today} is what the code does today)')
   for old, new in RENAMED_KEYS.items():
     found, value = _pop_dotted(saved, old)
     if not found:
@@ -338,7 +340,6 @@ def validate(config: ml_collections.ConfigDict, dataset_size: int | None = None)
   _one_of(config, 'agent.value_scale', VALUE_SCALES)
   _one_of(config, 'agent.dir_target', DIR_TARGETS)
   _one_of(config, 'agent.dir_objective', DIR_OBJECTIVES)
-  _one_of(config, 'agent.use_prev_action', (True, False))
   _one_of(config, 'agent.bptt_remat', (True, False))
   _one_of(config, 'agent.matmul_dtype', MATMUL_DTYPES)
   _one_of(config, 'progress_bar', (True, False))

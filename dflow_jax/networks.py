@@ -87,10 +87,7 @@ class ValueNet(nn.Module):
 
 
 class FlowValue(nn.Module):
-  """V^f(s, [a_prev], x, t): value of the flow state (s, x) at flow time t.
-
-  DF-dir's V^f and DF-div's V^chi; `a_prev` is None unless the previous action is an input.
-  """
+  """V^f(s, x, t): value of the flow state (s, x) at flow time t (DF-dir's V^f, DF-div's V^chi)."""
   hidden_dims: Sequence[int]
   activation: str = 'gelu'
   layer_norm: bool = True
@@ -99,9 +96,7 @@ class FlowValue(nn.Module):
   matmul_dtype: str = 'float32'
 
   @nn.compact
-  def __call__(self, state, x, t, prev_action=None):
+  def __call__(self, state, x, t):
     parts = [state, x, embed_time(t, self.time_embedding, self.time_dim)]
-    if prev_action is not None:
-      parts.append(prev_action)
     return MLP(self.hidden_dims, 1, self.activation, self.layer_norm, self.matmul_dtype)(
         jnp.concatenate(parts, -1))[..., 0]

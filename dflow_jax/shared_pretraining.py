@@ -18,8 +18,7 @@ from dflow_jax.config import ConfigError, changed_keys, flat_config, saved_confi
 from dflow_jax.evaluator import EVAL_DIR
 
 # Keys that the updates before `df_start` never read; any other difference means different
-# pre-training. (use_prev_action changes the flow value's shapes, so it must match.) Flow
-# matching and IQL do not integrate the ODE, so T (agent.flow_steps) is among them; only the
+# pre-training. Flow matching and IQL do not integrate the ODE, so T (agent.flow_steps) is among them; only the
 # copied pre-training evaluations acted with the source's T.
 DECISION_FLOW_KEYS = {'agent.variant', 'agent.alpha', 'agent.lambda_dir', 'agent.dir_target',
                       'agent.dir_objective', 'agent.rho', 'agent.lambda_div',

@@ -3,7 +3,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from dflow_jax.agents import bptt, decision_flow
+from dflow_jax.agents import bptt
+from dflow_jax.agents.common import Appliers
 from dflow_jax.config import AgentConfig
 from dflow_jax.data import Transitions
 from dflow_jax.networks import VelocityField
@@ -19,7 +20,7 @@ def _velocity_and_params(dtype):
 def test_the_gradient_through_the_scan_matches_finite_differences():
   with jax.enable_x64(True):
     net, params = _velocity_and_params(jnp.float64)
-    apply = decision_flow.Appliers(action_dim=2, velocity=net.apply, critic=None, value=None,
+    apply = Appliers(action_dim=2, velocity=net.apply, critic=None, value=None,
                                    flow_value=None)
     cfg = AgentConfig(variant='bptt', flow_steps=5)
     s = jax.random.normal(jax.random.PRNGKey(1), (4, 3), jnp.float64)
@@ -42,7 +43,7 @@ def test_the_gradient_through_the_scan_matches_finite_differences():
 
 def test_rematerialising_the_steps_changes_no_gradient():
   net, params = _velocity_and_params(jnp.float32)
-  apply = decision_flow.Appliers(action_dim=2, velocity=net.apply, critic=None, value=None,
+  apply = Appliers(action_dim=2, velocity=net.apply, critic=None, value=None,
                                  flow_value=None)
   s = jax.random.normal(jax.random.PRNGKey(1), (4, 3))
 
@@ -60,7 +61,7 @@ def test_the_value_term_pushes_the_finished_action_up_the_critic():
   """One gradient step on the value term alone raises the critic's value of x_T."""
   net, params = _velocity_and_params(jnp.float32)
   target = jnp.array([0.5, -0.5])
-  apply = decision_flow.Appliers(
+  apply = Appliers(
       action_dim=2, velocity=net.apply,
       critic=lambda p, s, a: jnp.stack([-jnp.sum((a - target) ** 2, -1)] * 2),
       value=lambda p, s: jnp.zeros(s.shape[:-1]), flow_value=None)
@@ -78,5 +79,4 @@ def test_the_value_term_pushes_the_finished_action_up_the_critic():
 
 def _batch(s):
   n = s.shape[0]
-  return Transitions(s, jnp.zeros((n, 2)), jnp.zeros(n), s, jnp.ones(n), jnp.zeros(n),
-                     jnp.zeros((n, 2)))
+  return Transitions(s, jnp.zeros((n, 2)), jnp.zeros(n), s, jnp.ones(n), jnp.zeros(n))

@@ -115,6 +115,26 @@ def test_a_run_saved_with_a_retired_key_still_resumes_and_evaluates(tmp_path):
   assert load_config(str(tmp_path)).agent.to_dict() == config.agent.to_dict()
 
 
+def test_a_run_saved_with_a_retired_input_on_refuses_in_one_line(tmp_path):
+  """agent.use_prev_action fed a_prev to V^chi; a run saved with it off is today's code, one saved
+  with it on has another flow value and refuses, by resumption and by the evaluate CLI."""
+  from dflow_jax.evaluate import load_config
+  config = tiny_config('div')
+  saved = json.loads(config.to_json())
+  for value in (False, True):
+    saved['agent']['use_prev_action'] = value
+    (tmp_path / 'config.json').write_text(json.dumps(saved))
+    if not value:
+      run._check_resumable(str(tmp_path), config)
+      assert load_config(str(tmp_path)).agent.to_dict() == config.agent.to_dict()
+      continue
+    for read in (lambda: run._check_resumable(str(tmp_path), config),
+                 lambda: load_config(str(tmp_path))):
+      with pytest.raises(run.ConfigError, match='agent.use_prev_action=True') as refused:
+        read()
+      assert '\n' not in str(refused.value)
+
+
 def test_a_run_saved_with_a_renamed_key_resumes_and_evaluates_under_the_new_name(tmp_path):
   """agent.lam is now agent.lambda_dir; an old config.json that has lam is read as lambda_dir,
   by resumption and by the evaluate CLI."""

@@ -5,6 +5,9 @@ import numpy as np
 import pytest
 
 from dflow_jax.agents import decision_flow
+from dflow_jax.agents.common import Appliers
+from dflow_jax.agents.registry import VARIANTS
+from dflow_jax.config import VARIANTS as config_variants
 from dflow_jax.config import AgentConfig
 from dflow_jax.data import Transitions
 
@@ -17,11 +20,11 @@ def constant_velocity(params, s, x, t):
 
 
 def appliers(critic_value=2.0, state_value=1.0):
-  return decision_flow.Appliers(
+  return Appliers(
       action_dim=3, velocity=constant_velocity,
       critic=lambda p, s, a: jnp.full((2,) + a.shape[:-1], critic_value),
       value=lambda p, s: jnp.full(s.shape[:-1], state_value),
-      flow_value=lambda p, s, x, t, prev: x @ W)
+      flow_value=lambda p, s, x, t: x @ W)
 
 
 def df_params(**params):
@@ -31,7 +34,7 @@ def df_params(**params):
 
 def flow_steps_at(tau, batch=4):
   return decision_flow.FlowSteps(
-      observations=jnp.zeros((batch, 1)), prev_actions=jnp.zeros((batch, 3)),
+      observations=jnp.zeros((batch, 1)),
       x=jnp.ones((batch, 3)) * 0.1, tau=jnp.full((batch,), tau),
       value_target=jnp.zeros(batch), baseline=jnp.zeros(batch),
       behavior_velocity=jnp.zeros((batch, 3)))
@@ -39,14 +42,14 @@ def flow_steps_at(tau, batch=4):
 
 def batch_of(n=4):
   return Transitions(jnp.zeros((n, 1)), jnp.zeros((n, 3)), jnp.zeros(n), jnp.zeros((n, 1)),
-                     jnp.ones(n), jnp.zeros(n), jnp.zeros((n, 3)))
+                     jnp.ones(n), jnp.zeros(n))
 
 
 def dir_value_gradient(u, **cfg_changes):
   """Gradient of the DF-dir policy loss (value term only: lambda_dir = 0) w.r.t. the velocity."""
   cfg = AgentConfig(variant='dir', flow_steps=T, alpha=1.0, lambda_dir=0.0, **cfg_changes)
-  loss = lambda p: decision_flow.dir_policy_loss(cfg, appliers(), p, df_params(), batch_of(),
-                                                 flow_steps_at(1), 1.0, jax.random.PRNGKey(0))[0]
+  loss = lambda p: VARIANTS['dir'].policy_loss(cfg, appliers(), p, df_params(), batch_of(),
+                                               flow_steps_at(1), 1.0, jax.random.PRNGKey(0))[0]
   return jax.grad(loss)({'u': u})['u']
 
 
@@ -90,8 +93,8 @@ def prepared(variant, critic_value=2.0, **cfg_changes):
   and V_psi = 1."""
   cfg = AgentConfig(variant=variant, flow_steps=T, rho=0.5, **cfg_changes)
   params = df_params(policy={'u': jnp.ones(3)}, behavior={'u': jnp.zeros(3)})
-  return decision_flow.VARIANTS[variant].targets(cfg, appliers(critic_value), params, batch_of(2),
-                                                 jax.random.PRNGKey(0))
+  return VARIANTS[variant].targets(cfg, appliers(critic_value), params, batch_of(2),
+                                   jax.random.PRNGKey(0))
 
 
 @pytest.mark.parametrize('value_scale, scale, reward', [('q', 2.0, 1.0), ('advantage', 1.0, 1.0)])
@@ -130,8 +133,8 @@ def div_value_gradient(u, rho, tau=1):
   """Gradient of the DF-div policy loss (flow Q only: lambda_div = 0) w.r.t. the velocity, with
   u_nu = 0 and the linear flow value V^chi(x) = W . x."""
   cfg = AgentConfig(variant='div', flow_steps=T, rho=rho, lambda_div=0.0)
-  loss = lambda p: decision_flow.div_policy_loss(cfg, appliers(), p, df_params(), batch_of(),
-                                                 flow_steps_at(tau), 1.0, jax.random.PRNGKey(0))[0]
+  loss = lambda p: VARIANTS['div'].policy_loss(cfg, appliers(), p, df_params(), batch_of(),
+                                               flow_steps_at(tau), 1.0, jax.random.PRNGKey(0))[0]
   return jax.grad(loss)({'u': u})['u']
 
 
@@ -154,10 +157,6 @@ def test_step_divergence_is_the_one_divergence_everywhere():
   assert float(metrics['df/divergence']) == pytest.approx(1.5)
 
 
-def test_v_chi_reads_the_previous_action_only_in_the_ablation():
-  seen = []
-  app = appliers()._replace(flow_value=lambda p, s, x, t, prev: seen.append(prev) or x @ W)
-  for use_prev_action in (False, True):
-    cfg = AgentConfig(variant='div', flow_steps=T, use_prev_action=use_prev_action)
-    decision_flow.div_flow_value_loss(cfg, app, {}, flow_steps_at(1))
-  assert seen[0] is None and seen[1].shape == (4, 3)
+def test_every_configured_variant_has_its_file_in_the_registry():
+  assert tuple(VARIANTS) == config_variants
+  assert {type(VARIANTS[v]).__module__.rsplit('.', 1)[1] for v in VARIANTS} == set(VARIANTS)

@@ -6,6 +6,7 @@ import pytest
 
 from dflow_jax import flow, run
 from dflow_jax.agents import decision_flow
+from dflow_jax.agents.registry import VARIANTS
 from tests.conftest import tiny_config
 from tests.test_train import assert_trees_close
 
@@ -51,7 +52,7 @@ def _params(state):
 def test_reversed_targets_value_the_dataset_action_the_flow_leads_to(variant):
   agent, state, batch = _setup(variant)
   cfg, scale = agent.cfg, jnp.float32(0.7)
-  steps = decision_flow.reversal_targets(cfg, agent.apply, _params(state), batch, scale,
+  steps = VARIANTS[variant].reversal_targets(cfg, agent.apply, _params(state), batch, scale,
                                          jax.random.PRNGKey(0))
   q = decision_flow.finished_value(cfg, agent.apply, state.critic.params, batch.observations,
                                    batch.actions)

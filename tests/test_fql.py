@@ -3,7 +3,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from dflow_jax.agents import decision_flow, fql
+from dflow_jax.agents import fql
+from dflow_jax.agents.common import Appliers
 from dflow_jax.config import AgentConfig
 from dflow_jax.data import Transitions
 
@@ -16,14 +17,14 @@ def linear_velocity(params, s, x, t):
 
 
 def appliers():
-  return decision_flow.Appliers(
+  return Appliers(
       action_dim=2, velocity=linear_velocity,
       critic=lambda p, s, a: jnp.stack([a @ W, a @ W]), value=None, flow_value=None)
 
 
 def batch_of(n=8):
   return Transitions(jnp.zeros((n, 1)), jnp.zeros((n, 2)), jnp.zeros(n), jnp.zeros((n, 1)),
-                     jnp.zeros(n), jnp.zeros(n), jnp.zeros((n, 2)))
+                     jnp.zeros(n), jnp.zeros(n))
 
 
 BEHAVIOR = {'a': jnp.array(-1.0), 'b': jnp.zeros(2)}  # x_T = 0.9^10 z: well inside the box

@@ -65,11 +65,6 @@ def test_round_trip_keeps_every_step_and_the_episode_structure(written):
   # terminal = no bootstrap only at the true end; timeouts at the other two ends
   assert np.flatnonzero(t.terminals).tolist() == [starts[1] + LENGTHS[1] - 1]
   assert np.flatnonzero(t.timeouts).tolist() == [LENGTHS[0] - 1, n - 1]
-  # previous action: zeros at each episode's start, the action before otherwise
-  actions = np.asarray(t.actions)
-  np.testing.assert_array_equal(np.asarray(t.prev_actions)[starts], 0.0)
-  for s, length in zip(starts, LENGTHS, strict=True):
-    np.testing.assert_array_equal(t.prev_actions[s + 1:s + length], actions[s:s + length - 1])
 
 
 def test_metadata_carries_provenance_and_reference_scores(written):

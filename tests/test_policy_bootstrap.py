@@ -17,7 +17,7 @@ REWARD, DISCOUNT, NEXT_V, NEXT_POLICY_Q, Q_NOW = 1.0, 0.5, 2.0, 6.0, 0.0
 def _critic_loss(beta, terminal=0.0, policy_next_q=NEXT_POLICY_Q):
   n = 4
   batch = Transitions(jnp.zeros((n, 1)), jnp.zeros((n, 2)), jnp.full(n, REWARD),
-                      jnp.zeros((n, 1)), jnp.full(n, terminal), jnp.zeros(n), jnp.zeros((n, 2)))
+                      jnp.zeros((n, 1)), jnp.full(n, terminal), jnp.zeros(n))
   critic = lambda p, s, a: jnp.full((2,) + a.shape[:-1], p['q'])
   value = lambda p, s: jnp.full(s.shape[:-1], NEXT_V)
   next_q = None if policy_next_q is None else jnp.full(n, policy_next_q)

@@ -14,19 +14,20 @@ import jax.numpy as jnp
 
 from dflow_jax import flow
 from dflow_jax.agents import decision_flow
+from dflow_jax.agents.common import Appliers, minimize
+from dflow_jax.agents.variant import Variant
 from dflow_jax.config import AgentConfig
 
 
-def finished_action(cfg: AgentConfig, apply: decision_flow.Appliers, policy_params,
-                    observations, key):
+def finished_action(cfg: AgentConfig, apply: Appliers, policy_params, observations, key):
   """x_T of u_theta from fresh noise, differentiable in policy_params through the whole scan."""
   velocity = lambda x, t: apply.velocity(policy_params, observations, x, t)
   return flow.from_noise(velocity, key, observations.shape[:-1], apply.action_dim, cfg.flow_steps,
                          cfg.solver, cfg.scan_unroll, cfg.bptt_remat).xs[-1]
 
 
-def policy_loss(cfg: AgentConfig, apply: decision_flow.Appliers, policy_params, critic_params,
-                value_params, batch, noise_key, fm_key):
+def policy_loss(cfg: AgentConfig, apply: Appliers, policy_params, critic_params, value_params,
+                batch, noise_key, fm_key):
   """L(theta) = lambda_dir * L_FM(u_theta) - alpha * E[R~(s, x_T(theta))].
 
   The critic, the baseline and the scale are stop-gradient (`finished_value`, `normalizer`); the
@@ -39,8 +40,27 @@ def policy_loss(cfg: AgentConfig, apply: decision_flow.Appliers, policy_params, 
   baseline, scale = decision_flow.normalizer(cfg, apply, value_params, s,
                                              jax.lax.stop_gradient(R))
   value_term = jnp.mean((R - baseline) / scale)
-  velocity = lambda s_, x, t: apply.velocity(policy_params, s_, x, t)
-  fm = flow.flow_matching_loss(velocity, fm_key, s, batch.actions)
+  fm = decision_flow.regularizer(apply, policy_params, batch, fm_key)
   loss = cfg.lambda_dir * fm - cfg.alpha * value_term
   return loss, {'policy/fm_loss': fm, 'policy/value_term': value_term,
                 'df/R_mean': jnp.mean(R), 'df/value_scale': scale}
+
+
+class ThroughTheODE(Variant):
+  improves_against_critic = True
+  reports_divergence = True
+
+  def update(self, agent, state, batch):
+    """The critic's step, then u_theta's step through the whole ODE."""
+    batch = agent.normalized(state, batch)
+    rng, noise_key, fm_key = jax.random.split(state.rng, 3)
+    state, critic_info = agent.update_critic(state.replace(rng=rng), batch, noise_key)
+    policy, policy_info = minimize(
+        lambda p: policy_loss(agent.cfg, agent.apply, p, state.critic.params, state.value.params,
+                              batch, noise_key, fm_key),
+        state.policy, agent.optimizer)
+    return agent.with_policy(state.replace(step=state.step + 1), policy), \
+        {**critic_info, **policy_info}
+
+
+VARIANT = ThroughTheODE()

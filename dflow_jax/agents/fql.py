@@ -16,8 +16,9 @@ import jax
 import jax.numpy as jnp
 
 from dflow_jax import flow
-from dflow_jax.agents.decision_flow import Appliers
+from dflow_jax.agents.common import Appliers, minimize, polyak
 from dflow_jax.agents.iql import aggregate
+from dflow_jax.agents.variant import Variant
 from dflow_jax.config import AgentConfig
 
 _EPS = 1e-6
@@ -67,3 +68,36 @@ def policy_loss(cfg: AgentConfig, apply: Appliers, policy_params, behavior_param
   loss = cfg.alpha * distill - value_term
   return loss, {'policy/distill_loss': distill, 'policy/value_term': value_term,
                 'df/value_scale': scale}
+
+
+class FlowQLearning(Variant):
+
+  def start(self, agent, state):
+    """The one-step policy is another kind of map (noise to action) than u_nu, so it keeps its
+    own initialisation."""
+    return state.replace(policy_ema=state.policy.params, policy_updates=jnp.zeros((), jnp.int32))
+
+  def update(self, agent, state, batch):
+    """FQL's three losses, each read at the parameters before this update, as FQL's one joint
+    step reads them: behaviour flow, TD critic, one-step policy."""
+    cfg = agent.cfg
+    batch = agent.normalized(state, batch)
+    rng, flow_key, critic_key, policy_key = jax.random.split(state.rng, 4)
+    policy, policy_info = minimize(
+        lambda p: policy_loss(cfg, agent.apply, p, state.behavior_ema, state.critic.params,
+                              batch, policy_key),
+        state.policy, agent.optimizer)
+    critic, critic_info = minimize(
+        lambda p: critic_loss(cfg, agent.apply, p, state.critic_target, state.policy.params,
+                              batch, critic_key),
+        state.critic, agent.optimizer)
+    state, flow_info = agent.update_behavior_flow(state.replace(rng=rng), batch, flow_key)
+    state = state.replace(critic=critic, step=state.step + 1,
+                          critic_target=polyak(state.critic_target, critic.params, cfg.tau))
+    return agent.with_policy(state, policy), {**flow_info, **critic_info, **policy_info}
+
+  def sample(self, agent, params, observations, key):
+    return sample_one_step(agent.apply, params, observations, key)
+
+
+VARIANT = FlowQLearning()

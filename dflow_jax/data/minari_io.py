@@ -58,14 +58,12 @@ def episode_transitions(observations, actions, rewards, terminations, truncation
   """One episode's arrays as transitions (numpy): the step t pairs obs[t] with obs[t + 1]."""
   obs = flatten_observation(observations)
   actions = np.asarray(actions, np.float32).reshape(len(actions), -1)
-  prev_actions = np.concatenate([np.zeros_like(actions[:1]), actions[:-1]], axis=0)
   return {
       'observations': obs[:-1], 'actions': actions,
       'rewards': np.asarray(rewards, np.float32),
       'next_observations': obs[1:],
       'terminals': np.asarray(terminations, np.float32),
       'timeouts': np.asarray(truncations, np.float32),
-      'prev_actions': prev_actions,
   }
 
 

@@ -28,8 +28,7 @@ def bandit(seed: int = 0, num_samples: int = 10_000, state_dim: int = 2) -> Tran
   return Transitions(
       observations=jnp.asarray(states), actions=jnp.asarray(actions),
       rewards=jnp.asarray(rewards, jnp.float32), next_observations=jnp.asarray(states),
-      terminals=jnp.ones(mode.size, jnp.float32), timeouts=jnp.zeros(mode.size, jnp.float32),
-      prev_actions=jnp.zeros_like(actions))
+      terminals=jnp.ones(mode.size, jnp.float32), timeouts=jnp.zeros(mode.size, jnp.float32))
 
 
 def bandit_true_reward(actions):

@@ -11,7 +11,6 @@ class Transitions(flax.struct.PyTreeNode):
   next_observations: jax.Array  # [N, obs_dim]
   terminals: jax.Array  # [N] float: 1 where the episode truly ended (no bootstrap)
   timeouts: jax.Array  # [N] float: 1 where the episode was cut (bootstrap still applies)
-  prev_actions: jax.Array  # [N, action_dim]: previous action of the episode, zeros at its start
 
   @property
   def size(self) -> int:
