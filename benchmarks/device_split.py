@@ -29,8 +29,9 @@ def main():
 
   from benchmarks.cases import make_dataset, make_size
   from benchmarks.settings import Settings
-  from dflow_jax import devices, train
+  from dflow_jax import train
   from dflow_jax.agents import Agent
+  from dflow_jax.runtime import devices
   settings = Settings()
   print(f'{jax.default_backend()}: {len(jax.devices())} x {jax.devices()[0].device_kind}; '
         f'{args.agents} agents, DF-dir, chunks of {args.chunk}')

@@ -8,7 +8,11 @@ import sys
 
 from absl import flags
 
+from dflow_jax.config import AgentConfig, base_config, flat_config, not_sweepable_message
+
 EXIT_BAD_INPUT = 2
+
+
 # Training stopped on a chunk whose metrics or parameters were not finite (guard.py).
 EXIT_NONFINITE = 3
 
@@ -76,7 +80,6 @@ def one_line(error: BaseException) -> str:
 def unknown_key_message(argv) -> str | None:
   """For the first `--config.a.b=...` naming no key of the schema: the key and the closest
   known keys (None when every override names a known key)."""
-  from dflow_jax.config import base_config, flat_config
   known = sorted(flat_config(json.loads(base_config().to_json())))
   sections = sorted({key.rsplit('.', 1)[0] for key in known if '.' in key})
   for arg in argv[1:]:
@@ -85,7 +88,6 @@ def unknown_key_message(argv) -> str | None:
       continue
     key = match.group(1)
     if key.startswith('sweep.agent.') and key.count('.') == 2:
-      from dflow_jax.config import AgentConfig, not_sweepable_message
       if key.split('.')[-1] in AgentConfig.__dataclass_fields__:
         return not_sweepable_message(key.split('.')[-1])
     closest = difflib.get_close_matches(key, known + sections, n=3, cutoff=0.5)

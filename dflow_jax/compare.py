@@ -19,8 +19,9 @@ import os
 import numpy as np
 from absl import app, flags
 
-from dflow_jax import plots, scores, sweep, sweep_report
+from dflow_jax import sweep
 from dflow_jax.cli import parse_flags, refuse
+from dflow_jax.reporting import plots, scores, sweep_report
 
 FLAGS = flags.FLAGS
 flags.DEFINE_list('workdirs', None, 'Runs to compare; the first is the baseline.')

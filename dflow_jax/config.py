@@ -12,9 +12,12 @@ import os
 
 import ml_collections
 
+from dflow_jax import sweep
 from dflow_jax.data.rewards import REWARD_CONVENTIONS
+from dflow_jax.errors import ConfigError
 from dflow_jax.flow import SOLVERS
 from dflow_jax.networks import ACTIVATIONS, MATMUL_DTYPES, TIME_EMBEDDINGS
+from dflow_jax.sweep import SWEEPABLE
 
 VARIANTS = ('bc', 'dir', 'div', 'bptt', 'fql')
 DIR_TARGETS = ('mc', 'td')
@@ -22,15 +25,6 @@ DIR_OBJECTIVES = ('direction', 'velocity')
 Q_AGGREGATIONS = ('min', 'mean')
 VALUE_SCALES = ('advantage', 'q')
 MAX_SEED = 2**32 - 1
-# The agent keys a sweep may list (sweep.py): numbers the updates multiply by, never a shape or
-# a branch of the program. num_samples changes the shape of acting, so it is not among them.
-SWEEPABLE = ('alpha', 'lambda_dir', 'rho', 'lambda_div', 'learning_rate', 'expectile',
-             'discount', 'tau', 'behavior_ema', 'policy_ema', 'policy_bootstrap',
-             'divergence_target', 'flow_reversal', 'critic_pessimism')
-
-
-class ConfigError(ValueError):
-  """A configuration a person got wrong; the message is one line naming key, value, and fix."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -185,6 +179,18 @@ def changed_keys(saved: dict, config: ml_collections.ConfigDict, allowed) -> lis
   current = flat_config(json.loads(config.to_json()))
   return sorted(k for k in set(saved) | set(current)
                 if saved.get(k) != current.get(k) and k not in allowed)
+
+
+def first_change(workdir: str, config: ml_collections.ConfigDict, allowed, names) -> tuple | None:
+  """The first of a run's saved configs (`names` in `workdir`, in order; a missing one is
+  skipped) that differs from `config` in a key outside `allowed`: (its name, its flat config,
+  the changed keys). None when every one there agrees."""
+  for name in names:
+    saved = saved_config(workdir, name)
+    changed = changed_keys(saved, config, allowed) if saved is not None else []
+    if changed:
+      return name, saved, changed
+  return None
 
 
 def base_config() -> ml_collections.ConfigDict:
@@ -370,7 +376,6 @@ def validate(config: ml_collections.ConfigDict, dataset_size: int | None = None)
 
 def _validate_sweep(config):
   """Every setting of a sweep must pass validation as a plain run; the refusal names it."""
-  from dflow_jax import sweep
   grid = sweep.settings(config)
   if not grid[0]:
     return

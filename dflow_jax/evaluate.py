@@ -47,16 +47,15 @@ flags.DEFINE_integer('num_samples', None,
 def load_config(workdir: str):
   """The run's config: the defaults updated with config.json (older runs lack newer keys and
   may hold retired or renamed ones), checked against the config its checkpoints record."""
-  from dflow_jax.checkpoint import OWNER_CONFIG, saved_steps
   from dflow_jax.config import (
     RESUMABLE_CHANGES,
     ConfigError,
     base_config,
-    changed_keys,
+    first_change,
     read_config_file,
-    saved_config,
     validate,
   )
+  from dflow_jax.runtime.checkpoint import OWNER_CONFIG, saved_steps
   if not os.path.isdir(workdir):
     raise ConfigError(f'--workdir {workdir} is not a directory: give the workdir of a training '
                       'run')
@@ -77,10 +76,10 @@ def load_config(workdir: str):
     raise ConfigError(f'{path} does not fit the config schema ({type(e).__name__}: '
                       f'{" ".join(str(e).split())[:200]}); restore it or retrain') from None
   validate(config)
-  owner = saved_config(workdir, OWNER_CONFIG)
   # Keys that may change on resumption do not change what the checkpoints hold.
-  changed = changed_keys(owner, config, RESUMABLE_CHANGES) if owner is not None else []
-  if changed:
+  found = first_change(workdir, config, RESUMABLE_CHANGES, (OWNER_CONFIG,))
+  if found is not None:
+    changed = found[2]
     raise ConfigError(f'{workdir}/config.json is not the config that wrote its checkpoints '
                       f'(changed: {", ".join(changed)}; see {OWNER_CONFIG})')
   return config
@@ -89,9 +88,9 @@ def load_config(workdir: str):
 def restore_states(workdir: str, config, agent, step: int | None):
   """(step, seed-stacked states) of the checkpoint; ConfigError when it cannot be had."""
   from dflow_jax import sweep, train
-  from dflow_jax.checkpoint import Checkpointer
-  from dflow_jax.checkpoint_restore import restore_checked
   from dflow_jax.config import ConfigError
+  from dflow_jax.runtime.checkpoint import Checkpointer
+  from dflow_jax.runtime.checkpoint_restore import restore_checked
   if not os.path.isdir(os.path.join(workdir, 'checkpoints')):
     raise ConfigError(f'{workdir} holds no checkpoints/ directory: nothing to evaluate')
   checkpointer = Checkpointer(workdir, config.max_to_keep)
@@ -170,10 +169,11 @@ def evaluate_workdir(workdir: str, step: int | None = None, episodes: int | None
   `setting`: one setting of a sweep (default: all of them). `out`: where records, figures and
   videos are written (default: workdir, which is then only read).
   """
-  from dflow_jax import data, evaluator, plots, sweep, train
+  from dflow_jax import data, sweep, train
   from dflow_jax.config import ConfigError
   from dflow_jax.data import minari_io, registry
   from dflow_jax.envs.evaluation import reference_range
+  from dflow_jax.reporting import evaluator, plots
   config = load_config(workdir)
   grid, setting = _chosen_setting(config, setting)
   out = writable_output(out or workdir)
@@ -237,8 +237,9 @@ def evaluate_workdir(workdir: str, step: int | None = None, episodes: int | None
 
 def _sweep_text(config, result: dict, toy: bool) -> str:
   """Every setting's row (sweep_summary.md's table) of an evaluation of all of a sweep's agents."""
-  from dflow_jax import run, sweep, sweep_report
-  per_agent, headline, what, validation = run.sweep_scores(config, result, toy)
+  from dflow_jax import sweep
+  from dflow_jax.reporting import sweep_report
+  per_agent, headline, what, validation = sweep_report.sweep_scores(config, result, toy)
   rows = sweep_report.setting_rows(sweep.settings(config), config.num_seeds, per_agent, headline,
                                    validation)
   return sweep_report.markdown(config.dataset, headline, rows, config.num_seeds, what)
@@ -249,16 +250,18 @@ def evaluate_in_memory_task(workdir: str, config, step: int | None, log=print,
                             out: str | None = None) -> dict:
   """A toy run: the sampled-action tables training printed at its end (the same numbers for the
   same step, being drawn from the checkpointed rng), eval_summary.md and the action figure."""
-  from dflow_jax import plots, run, sweep, train
+  from dflow_jax import sweep, train
+  from dflow_jax.reporting import plots, toy_eval
+  from dflow_jax.runtime import run
   dataset, agent = run.prepare(config)
   step, states = restore_states(workdir, config, agent, step)
   if setting is not None and sweep.is_sweep(config):
     config, states = _one_setting(config, states, setting)
-  result = run.evaluate_toy(config, agent, states, dataset)
+  result = toy_eval.evaluate_toy(config, agent, states, dataset)
   if sweep.is_sweep(config):
     text = f'{_sweep_text(config, result, toy=True)}workdir: {os.path.abspath(workdir)}'
   else:
-    text = run.toy_summary(config, result, workdir)
+    text = toy_eval.toy_summary(config, result, workdir)
   out = out or workdir
   with open(os.path.join(out, 'eval_summary.md'), 'w') as f:
     f.write(f'# Evaluation of {config.dataset} at step {step}\n\n```\n{text}\n```\n')
@@ -279,7 +282,8 @@ def critic_table(config, agent, states) -> str:
   """Q against the dataset's Monte Carlo returns (critic_check), one line per seed."""
   import numpy as np
 
-  from dflow_jax import critic_check, data
+  from dflow_jax import data
+  from dflow_jax.reporting import critic_check
   dataset = data.load(config.dataset, seed=config.seed, reward_convention=config.reward_convention,
                       drop_nonfinite=config.drop_nonfinite)
   check = critic_check.q_against_returns(agent, states, dataset, config.agent.discount)
@@ -304,8 +308,9 @@ def own_episodes_critic_table(config, agent, states, recipe: dict, step: int, re
   seed (envs/critic_on_policy.py); Q above the return is the critic overrating the policy."""
   import numpy as np
 
-  from dflow_jax import data, evaluator, scores, train
+  from dflow_jax import data, train
   from dflow_jax.envs.critic_on_policy import q_on_own_episodes
+  from dflow_jax.reporting import evaluator, scores
   env_seed, action_seed = evaluator.eval_seeds(config.seed, step)
   check = q_on_own_episodes(agent, states, recipe, OWN_EPISODES, env_seed, action_seed,
                             config.agent.discount, train.seeds_per_vmap(config),

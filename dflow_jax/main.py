@@ -51,8 +51,8 @@ def header_lines(config) -> list[str]:
   """What the run trains and on which devices: its first lines of output."""
   import jax
 
-  from dflow_jax.budget import budget_line
   from dflow_jax.presets import task_line
+  from dflow_jax.runtime.budget import budget_line
   devices = jax.devices()
   lines = [task_line(FLAGS['config'].config_filename, config.dataset), budget_line(config),
            f'devices: {jax.default_backend()}, {len(devices)} x {devices[0].device_kind} '
@@ -71,9 +71,9 @@ def main(argv):
   if FLAGS.multihost:
     start_distributed()
   # Imported here so that flag errors come back before JAX loads.
-  from dflow_jax import guard, run
   from dflow_jax.config import ConfigError
   from dflow_jax.data import DatasetError
+  from dflow_jax.runtime import guard, run
 
   try:
     config = FLAGS.config
@@ -82,7 +82,7 @@ def main(argv):
     reason = str(e).strip().splitlines()[-1].strip()
     refuse(f'could not load the --config file: {reason}')
   workdir = FLAGS.workdir or default_workdir(config)
-  from dflow_jax.workdir import workdir_problem
+  from dflow_jax.runtime.workdir import workdir_problem
   problem = workdir_problem(workdir)
   if problem:
     refuse(problem)

@@ -67,7 +67,9 @@ def load(workdir: str, step: int | None = None) -> Policy:
   Raises ConfigError (a workdir that holds no run, a missing step) or DatasetError (a run whose
   agent's dimensions must come from a dataset that is not here).
   """
-  from dflow_jax import data, evaluate, evaluator, run
+  from dflow_jax import data, evaluate
+  from dflow_jax.reporting import evaluator
+  from dflow_jax.runtime import run
   config = evaluate.load_config(workdir)
   recipe = None
   if config.dataset not in data.IN_MEMORY:

@@ -16,7 +16,13 @@ import math
 import jax
 import numpy as np
 
-from dflow_jax.config import SWEEPABLE, ConfigError
+from dflow_jax.errors import ConfigError
+
+# The agent keys a sweep may list: numbers the updates multiply by, never a shape or a branch of
+# the program. num_samples changes the shape of acting, so it is not among them.
+SWEEPABLE = ('alpha', 'lambda_dir', 'rho', 'lambda_div', 'learning_rate', 'expectile',
+             'discount', 'tau', 'behavior_ema', 'policy_ema', 'policy_bootstrap',
+             'divergence_target', 'flow_reversal', 'critic_pessimism')
 
 
 def _parse(key: str, text) -> list:

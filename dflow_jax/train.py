@@ -169,7 +169,7 @@ def make_chunk(agent: Agent, phase: str, batch_size: int, length: int, seeds_per
     return jax.jit(chunk, donate_argnums=0)
   from jax.sharding import PartitionSpec
 
-  from dflow_jax.devices import AXIS
+  from dflow_jax.runtime.devices import AXIS
   agents, everywhere = PartitionSpec(AXIS), PartitionSpec()
 
   def on_mesh(states, dataset, hparams=None):

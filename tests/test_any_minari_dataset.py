@@ -36,8 +36,8 @@ def _config(name: str):
 
 
 def test_a_recorded_dataset_is_trained_then_evaluated_in_its_recorded_env(tmp_path, monkeypatch):
-  from dflow_jax import run
   from dflow_jax.evaluate import evaluate_workdir
+  from dflow_jax.runtime import run
   monkeypatch.setenv('MINARI_DATASETS_PATH', str(tmp_path / 'datasets'))
   _record(NAME, **REFS)
   printed = []
@@ -55,8 +55,9 @@ def test_a_recorded_dataset_is_trained_then_evaluated_in_its_recorded_env(tmp_pa
 
 
 def test_without_reference_scores_the_raw_returns_are_reported(tmp_path, monkeypatch):
-  from dflow_jax import data, evaluator
+  from dflow_jax import data
   from dflow_jax.envs.evaluation import reference_range
+  from dflow_jax.reporting import evaluator
   monkeypatch.setenv('MINARI_DATASETS_PATH', str(tmp_path / 'datasets'))
   _record(NAME, episodes=1)
   meta = data.metadata(NAME)
@@ -66,10 +67,10 @@ def test_without_reference_scores_the_raw_returns_are_reported(tmp_path, monkeyp
 
 
 def test_a_dataset_whose_env_cannot_be_rebuilt_trains_and_says_why(tmp_path, monkeypatch):
-  from dflow_jax import run
   from dflow_jax.config import ConfigError
   from dflow_jax.data import minari_io
   from dflow_jax.evaluate import evaluate_workdir
+  from dflow_jax.runtime import run
   monkeypatch.setenv('MINARI_DATASETS_PATH', str(tmp_path / 'datasets'))
   _record(NAME, **REFS)
   # As if recorded in an env whose package this machine lacks.

@@ -30,8 +30,9 @@ def get_config():
 @pytest.fixture(scope='module')
 def assets(tmp_path_factory):
   """A tiny toy run (config file, workdir with one checkpoint) and a small local dataset."""
-  from dflow_jax import run, train
-  from dflow_jax.checkpoint import Checkpointer
+  from dflow_jax import train
+  from dflow_jax.runtime import run
+  from dflow_jax.runtime.checkpoint import Checkpointer
   base = tmp_path_factory.mktemp('assets')
   (base / 'tiny_config.py').write_text(CONFIG_FILE)
   config = tiny_config(**TINY)

@@ -1,7 +1,7 @@
 """The budget said up front: the line every run starts with, and the CPU estimate."""
 from conftest import tiny_config
 
-from dflow_jax import budget
+from dflow_jax.runtime import budget
 
 
 def test_the_budget_line_names_seeds_updates_and_networks():
@@ -21,7 +21,7 @@ def test_the_estimate_speaks_only_for_a_long_cpu_run():
 
 
 def test_a_run_says_its_estimate_after_its_second_chunk(tmp_path, monkeypatch):
-  from dflow_jax import run
+  from dflow_jax.runtime import run
   monkeypatch.setattr(budget, 'LONG_ON_CPU_S', 0.0)
   printed = []
   run.train_and_evaluate(tiny_config('bc', df_steps=0, bc_steps=30), str(tmp_path / 'run'), log=printed.append)

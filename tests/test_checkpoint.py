@@ -12,8 +12,9 @@ import numpy as np
 import optax
 import pytest
 
-from dflow_jax import run, train
-from dflow_jax.checkpoint import Checkpointer
+from dflow_jax import train
+from dflow_jax.runtime import run
+from dflow_jax.runtime.checkpoint import Checkpointer
 from tests.conftest import tiny_config
 from tests.test_train import assert_trees_close
 

@@ -7,7 +7,8 @@ import sys
 import numpy as np
 import pytest
 
-from dflow_jax import compare, scores
+from dflow_jax import compare
+from dflow_jax.reporting import scores
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

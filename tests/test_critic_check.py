@@ -2,7 +2,9 @@
 import numpy as np
 import pytest
 
-from dflow_jax import critic_check, run, train
+from dflow_jax import train
+from dflow_jax.reporting import critic_check
+from dflow_jax.runtime import run
 from tests.conftest import tiny_config
 
 

@@ -3,8 +3,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from dflow_jax import run
 from dflow_jax.agents import iql
+from dflow_jax.runtime import run
 from tests.conftest import tiny_config
 from tests.test_train import assert_trees_close
 

@@ -10,8 +10,8 @@ import jax
 import numpy as np
 import pytest
 
-from dflow_jax import devices
 from dflow_jax.config import ConfigError
+from dflow_jax.runtime import devices
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # Trains a tiny run in `workdir` on 4 fake CPU devices (config.devices of them used) and saves
@@ -22,7 +22,7 @@ os.environ['XLA_FLAGS'] = '--xla_force_host_platform_device_count=4'
 sys.path.insert(0, os.getcwd())
 import jax, numpy as np
 from tests.conftest import tiny_config
-from dflow_jax import run
+from dflow_jax.runtime import run
 overrides, workdir = json.loads(sys.argv[1]), sys.argv[2]
 out = run.train_and_evaluate(tiny_config('div', **overrides), workdir, log=lambda s: None)
 np.savez(os.path.join(workdir, 'final.npz'), *map(np.asarray, jax.tree.leaves(out['states'])))
@@ -36,7 +36,8 @@ os.environ['XLA_FLAGS'] = '--xla_force_host_platform_device_count=4'
 sys.path.insert(0, os.getcwd())
 import jax, numpy as np
 from tests.conftest import tiny_config
-from dflow_jax import devices, run, sweep, train
+from dflow_jax import sweep, train
+from dflow_jax.runtime import devices, run
 config = tiny_config('div', **json.loads(sys.argv[1]))
 dataset, agent = run.prepare(config)
 states = train.start_decision_flow(agent, train.init_states(agent, 0, 4, num_settings=2))
@@ -118,7 +119,7 @@ def test_a_device_count_that_does_not_split_the_agents_is_refused(monkeypatch):
 def test_only_process_0_writes_the_runs_files(tmp_path, monkeypatch):
   """A process other than 0 trains and checkpoints (Orbax coordinates that) but writes no log,
   metrics, evaluation, figure or summary: process 0 does."""
-  from dflow_jax import run
+  from dflow_jax.runtime import run
   from tests.conftest import tiny_config
   monkeypatch.setattr(devices, 'is_writer', lambda: False)
   out = run.train_and_evaluate(tiny_config('bc', df_steps=0), str(tmp_path / 'other'),
@@ -148,8 +149,9 @@ def test_two_processes_train_what_one_process_trains(tmp_path):
   assert 'processes: 2' in outputs[0] and 'task:' not in outputs[1]  # process 0 speaks
   subprocess.run([*main, f'--workdir={tmp_path / "one"}'], cwd=ROOT, env=env, check=True,
                  capture_output=True, timeout=600)
-  from dflow_jax import run, train
-  from dflow_jax.checkpoint import Checkpointer
+  from dflow_jax import train
+  from dflow_jax.runtime import run
+  from dflow_jax.runtime.checkpoint import Checkpointer
   from tests.conftest import tiny_config
   _, agent = run.prepare(tiny_config('div', num_seeds=4))
   abstract = train.abstract_states(agent, 4)

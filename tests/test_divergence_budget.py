@@ -4,9 +4,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from dflow_jax import run
 from dflow_jax.agents import divergence_budget
 from dflow_jax.config import ConfigError, validate
+from dflow_jax.runtime import run
 from tests.conftest import tiny_config
 from tests.test_train import assert_trees_close
 

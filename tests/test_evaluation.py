@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from dflow_jax import evaluator, scores
 from dflow_jax.config import ConfigError, validate
 from dflow_jax.envs.evaluation import run_first_episodes
+from dflow_jax.reporting import evaluator, scores
 from tests.conftest import tiny_config
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -86,8 +86,8 @@ def test_eval_config_keys_are_validated_and_seeds_leave_training_alone():
 def trained(tmp_path_factory):
   """Two seeds trained 40 steps on a small generated dense umaze, evaluated at step 20 (the
   behaviour flow) and at the end (the policy). No Decision Flow updates: one compiled chunk."""
-  from dflow_jax import run
   from dflow_jax.datagen.cli import generate
+  from dflow_jax.runtime import run
   root = tmp_path_factory.mktemp('minari')
   workdir = tmp_path_factory.mktemp('runs')
   with pytest.MonkeyPatch.context() as patch:
@@ -134,7 +134,7 @@ def test_training_evaluates_on_schedule_and_writes_its_records(trained):
 def test_evaluating_during_training_does_not_change_training(trained, tmp_path, monkeypatch):
   import jax
 
-  from dflow_jax import run
+  from dflow_jax.runtime import run
   monkeypatch.setenv('MINARI_DATASETS_PATH', str(trained['root']))
   config = trained['config'].copy_and_resolve_references()
   config.eval_interval = 0

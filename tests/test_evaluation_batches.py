@@ -32,7 +32,7 @@ def test_batch_size_does_not_change_scores():
 def test_a_sweeps_settings_are_evaluated_from_the_same_env_seeds():
   """Setting k's seeds meet the start states a separate run of setting k meets: two settings
   holding the same weights score alike, and like the plain run."""
-  from dflow_jax.evaluator import Evaluator, setting_result
+  from dflow_jax.reporting.evaluator import Evaluator, setting_result
   env = make_eval_env(HOPPER)
   observation_dim, action_dim = env.observation_space.shape[0], env.action_space.shape[0]
   env.close()
@@ -50,8 +50,8 @@ def test_a_sweeps_settings_are_evaluated_from_the_same_env_seeds():
 
 @pytest.mark.slow  # a whole run; `make test` stays under 10 minutes
 def test_evaluate_reprints_a_toy_runs_final_tables(tmp_path):
-  from dflow_jax import run
   from dflow_jax.evaluate import evaluate_workdir
+  from dflow_jax.runtime import run
   config = tiny_config('bc', df_steps=0)  # one compiled phase: the test is about restoring
   workdir = str(tmp_path / 'toy')
   trained = []

@@ -4,9 +4,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from dflow_jax import flow, run
+from dflow_jax import flow
 from dflow_jax.agents import decision_flow
 from dflow_jax.agents.registry import VARIANTS
+from dflow_jax.runtime import run
 from tests.conftest import tiny_config
 from tests.test_train import assert_trees_close
 

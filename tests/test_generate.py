@@ -160,7 +160,7 @@ def test_mixed_noise_levels_are_reproducible_from_seed_and_episode():
 def test_a_quick_pointmaze_run_writes_plots_and_a_summary_table(umaze, tmp_path):
   """`experiments/pointmaze.py:umaze,quick` end to end on the generated data: the workdir gets
   the learning curves, the action-sample figure and the markdown summary table."""
-  from dflow_jax import run
+  from dflow_jax.runtime import run
   from experiments.pointmaze import get_config
   config = get_config('umaze,quick')
   config.progress_bar = False

@@ -14,8 +14,9 @@ import jax
 import numpy as np
 import pytest
 
-from dflow_jax import run, sweep, train
+from dflow_jax import sweep, train
 from dflow_jax.data.toy import bandit_metrics
+from dflow_jax.runtime import run
 from experiments.toy import get_config
 
 pytestmark = pytest.mark.slow

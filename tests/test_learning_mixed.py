@@ -9,9 +9,9 @@ at the behaviour flow while `bc` keeps learning, and ends at or below `bc`.
 import numpy as np
 import pytest
 
-from dflow_jax import run
 from dflow_jax.datagen.cli import generate
 from dflow_jax.presets import override
+from dflow_jax.runtime import run
 from experiments.gym_mujoco import get_config
 
 pytestmark = pytest.mark.slow

@@ -5,8 +5,9 @@ import ml_collections
 import numpy as np
 import pytest
 
-from dflow_jax import run, train
+from dflow_jax import train
 from dflow_jax.config import ConfigError, validate
+from dflow_jax.runtime import run
 from tests.conftest import tiny_config
 
 

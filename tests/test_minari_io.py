@@ -103,7 +103,8 @@ def test_a_missing_dataset_fails_fast_with_one_line_and_the_command(tmp_path):
 
 
 def test_observation_statistics_come_from_the_data_and_travel_in_the_state(written):
-  from dflow_jax import run, train
+  from dflow_jax import train
+  from dflow_jax.runtime import run
   from experiments.toy import get_config
   config = get_config()
   config.dataset, config.num_seeds, config.batch_size = 'dflow/test/pendulum-v0', 2, 8

@@ -9,9 +9,11 @@ import types
 import numpy as np
 import pytest
 
-from dflow_jax import data, evaluator, plots, run, train
-from dflow_jax.report import MetricsLog
-from dflow_jax.tensorboard_log import TENSORBOARD_DIR, TensorBoardLog
+from dflow_jax import data, train
+from dflow_jax.reporting import evaluator, plots
+from dflow_jax.reporting.report import MetricsLog
+from dflow_jax.reporting.tensorboard_log import TENSORBOARD_DIR, TensorBoardLog
+from dflow_jax.runtime import run
 from tests.conftest import tiny_config
 
 PNG_SIGNATURE = b'\x89PNG\r\n\x1a\n'

@@ -11,11 +11,12 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from dflow_jax import checkpoint, data, guard, run, train
-from dflow_jax.checkpoint import saved_steps
+from dflow_jax import data, train
 from dflow_jax.cli import EXIT_NONFINITE
 from dflow_jax.config import FLOAT_BOUNDS, ConfigError, validate
 from dflow_jax.data import DatasetError, toy
+from dflow_jax.runtime import checkpoint, guard, run
+from dflow_jax.runtime.checkpoint import saved_steps
 from tests.conftest import file_hashes, tiny_config
 from tests.test_checkpoint import StopAfter
 

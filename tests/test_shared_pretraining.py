@@ -5,9 +5,10 @@ import json
 import numpy as np
 import pytest
 
-from dflow_jax import evaluator, plots, run, shared_pretraining
-from dflow_jax.checkpoint import OWNER_CONFIG, Checkpointer
 from dflow_jax.config import RESUMABLE_CHANGES
+from dflow_jax.reporting import evaluator, plots
+from dflow_jax.runtime import run, shared_pretraining
+from dflow_jax.runtime.checkpoint import OWNER_CONFIG, Checkpointer
 from tests.conftest import tiny_config
 from tests.test_train import assert_trees_close
 

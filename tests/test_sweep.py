@@ -6,9 +6,10 @@ import jax
 import numpy as np
 import pytest
 
-from dflow_jax import run, sweep, train
+from dflow_jax import sweep, train
 from dflow_jax.config import ConfigError, validate
 from dflow_jax.evaluate import evaluate_workdir
+from dflow_jax.runtime import run
 from tests.conftest import tiny_config
 from tests.test_checkpoint import StopAfter
 from tests.test_train import assert_trees_close

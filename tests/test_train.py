@@ -4,7 +4,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from dflow_jax import run, train
+from dflow_jax import train
+from dflow_jax.runtime import run
 from tests.conftest import tiny_config
 
 

@@ -7,7 +7,8 @@ import shutil
 import numpy as np
 import pytest
 
-from dflow_jax import compare, evaluator, sweep_report
+from dflow_jax import compare
+from dflow_jax.reporting import evaluator, sweep_report
 
 NAME = 'dflow/pointmaze/umaze-dense-v2'
 
@@ -77,8 +78,8 @@ def _validation_means(record):
 @pytest.mark.slow  # a small sweep trained and evaluated in the env: about 60 s
 def test_a_trained_sweep_chooses_on_validation_even_when_its_test_scores_say_otherwise(
     tmp_path, monkeypatch):
-  from dflow_jax import run
   from dflow_jax.datagen.cli import generate
+  from dflow_jax.runtime import run
   from tests.conftest import tiny_config
   monkeypatch.setenv('MINARI_DATASETS_PATH', str(tmp_path / 'minari'))
   generate(NAME, steps=3000, seed=0, quiet=True)

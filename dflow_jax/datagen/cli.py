@@ -17,7 +17,7 @@ import time
 from dflow_jax.config import MAX_SEED
 from dflow_jax.data import minari_io, registry
 from dflow_jax.datagen import minari_write, recipes, return_histogram
-from dflow_jax.workdir import workdir_problem
+from dflow_jax.runtime.workdir import workdir_problem
 
 
 class _OneLineParser(argparse.ArgumentParser):

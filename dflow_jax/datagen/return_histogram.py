@@ -1,6 +1,6 @@
 """A PNG histogram of a dataset's episode returns, stacked by noise level where one is recorded.
 
-Drawn on an Agg canvas without pyplot (as in dflow_jax.plots), so no global backend is touched.
+Drawn on an Agg canvas without pyplot (as in dflow_jax.reporting.plots), so no global backend is touched.
 """
 from collections.abc import Sequence
 from pathlib import Path

@@ -10,9 +10,9 @@ import dataclasses
 import gymnasium as gym
 import numpy as np
 
-from dflow_jax import critic_check
 from dflow_jax.envs.evaluation import agent_policy
 from dflow_jax.envs.make import make_eval_env
+from dflow_jax.reporting import critic_check
 
 
 @dataclasses.dataclass

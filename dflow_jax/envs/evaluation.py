@@ -14,8 +14,9 @@ import gymnasium as gym
 import jax
 import numpy as np
 
-from dflow_jax import scores, train
+from dflow_jax import train
 from dflow_jax.envs.make import make_eval_env
+from dflow_jax.reporting import scores
 
 
 class FirstEpisodes:

@@ -13,9 +13,9 @@ import jax
 import ml_collections
 import numpy as np
 
-from dflow_jax.checkpoint import OWNER_CONFIG, Checkpointer, saved_steps
-from dflow_jax.config import ConfigError, changed_keys, flat_config, saved_config
-from dflow_jax.evaluator import EVAL_DIR
+from dflow_jax.config import ConfigError, first_change, flat_config, saved_config
+from dflow_jax.reporting.evaluator import EVAL_DIR
+from dflow_jax.runtime.checkpoint import OWNER_CONFIG, Checkpointer, saved_steps
 
 # Keys that the updates before `df_start` never read; any other difference means different
 # pre-training. Flow matching and IQL do not integrate the ODE, so T (agent.flow_steps) is among them; only the
@@ -41,12 +41,10 @@ def check_source(source: str, config: ml_collections.ConfigDict, df_start: int,
   # A sweep of Decision Flow settings starts every setting from the same pre-training.
   allowed = (DECISION_FLOW_KEYS | set(resumable_changes)
              | {f'sweep.{key}' for key in DECISION_FLOW_KEYS if key.startswith('agent.')})
-  changed = changed_keys(saved, config, allowed)
   # The config its checkpoints record (older runs have none) must agree as well.
-  owner = saved_config(source, OWNER_CONFIG)
-  if not changed and owner is not None and changed_keys(owner, config, allowed):
-    saved, changed = owner, changed_keys(owner, config, allowed)
-  if changed:
+  found = first_change(source, config, allowed, ('config.json', OWNER_CONFIG))
+  if found is not None:
+    _, saved, changed = found
     current = flat_config(json.loads(config.to_json()))
     shown = ', '.join(f'{k} ({saved.get(k)!r} there, {current.get(k)!r} here)'
                       for k in changed[:3])

@@ -9,8 +9,8 @@ import re
 
 import numpy as np
 
-from dflow_jax import evaluator, scores
-from dflow_jax.report import read_metrics
+from dflow_jax.reporting import evaluator, scores
+from dflow_jax.reporting.report import read_metrics
 
 LEARNING_CURVES = 'learning_curves.png'
 ACTION_SAMPLES = 'action_samples.png'

@@ -16,10 +16,12 @@ import os
 import jax
 import numpy as np
 
-from dflow_jax import data, devices, scores, sweep, train
+from dflow_jax import data, sweep, train
 from dflow_jax.data import minari_io
 from dflow_jax.envs import evaluation
-from dflow_jax.report import format_table, per_seed_table
+from dflow_jax.reporting import scores
+from dflow_jax.reporting.report import format_table, per_seed_table
+from dflow_jax.runtime import devices
 
 EVAL_DIR = 'eval'
 _EVAL_STREAM = 0xE7A1  # keeps the evaluation seeds apart from any other use of the run's seed

@@ -9,33 +9,23 @@ import ml_collections
 import numpy as np
 from tqdm import tqdm
 
-from dflow_jax import (
-  budget,
-  checkpoint,
-  data,
-  devices,
-  evaluator,
-  guard,
-  plots,
-  shared_pretraining,
-  sweep,
-  sweep_report,
-  train,
-)
+from dflow_jax import data, sweep, train
 from dflow_jax.agents import Agent
-from dflow_jax.checkpoint import Checkpointer
-from dflow_jax.checkpoint_restore import restore_checked
 from dflow_jax.config import (
   RESUMABLE_CHANGES,
   ConfigError,
   agent_config,
-  changed_keys,
+  first_change,
   saved_config,
   validate,
 )
 from dflow_jax.data import normalization
-from dflow_jax.report import MetricsLog, per_seed_table
-from dflow_jax.tensorboard_log import TensorBoardLog
+from dflow_jax.reporting import evaluator, plots, sweep_report, toy_eval
+from dflow_jax.reporting.report import MetricsLog
+from dflow_jax.reporting.tensorboard_log import TensorBoardLog
+from dflow_jax.runtime import budget, checkpoint, devices, guard, shared_pretraining
+from dflow_jax.runtime.checkpoint import Checkpointer
+from dflow_jax.runtime.checkpoint_restore import restore_checked
 
 PROGRESS_METRICS = {
     train.CRITIC: ('critic/q_loss', 'critic/value_loss'),
@@ -88,16 +78,16 @@ def _check_resumable(workdir: str, config: ml_collections.ConfigDict,
                         f'{", ".join(map(str, steps))}) but no config.json, so the run they '
                         f'belong to is unknown; {hint}')
     return
-  changed = changed_keys(saved, config, allowed)
-  if changed:
+  found = first_change(workdir, config, allowed, ('config.json', checkpoint.OWNER_CONFIG))
+  if found is None:
+    return
+  name, _, changed = found
+  if name == 'config.json':
     raise ConfigError(f'workdir {workdir} holds a run with a different config '
                       f'(changed: {", ".join(changed)}); use a new --workdir')
-  owner = saved_config(workdir, checkpoint.OWNER_CONFIG)
-  changed = changed_keys(owner, config, allowed) if owner is not None else []
-  if changed:
-    raise ConfigError(f'the checkpoints in {workdir} were written by a different config than '
-                      f'this one (changed: {", ".join(changed)}; its config.json was replaced?); '
-                      'use a new --workdir')
+  raise ConfigError(f'the checkpoints in {workdir} were written by a different config than '
+                    f'this one (changed: {", ".join(changed)}; its config.json was replaced?); '
+                    'use a new --workdir')
 
 
 def prepare(config: ml_collections.ConfigDict, log=print):
@@ -214,7 +204,7 @@ def _train_loop(config, workdir: str, agent: Agent, dataset, step: int, states, 
   schedule = train.Schedule.of(config)
   total = schedule.total
   names = train.metric_names(agent, config.batch_size, dataset, sweep.agent_hparams(config))
-  toy_curves = _toy_curves(config, agent, dataset)
+  toy_curves = toy_eval.toy_curves(config, agent, dataset)
   metrics_log = MetricsLog(os.path.join(workdir, 'metrics.csv'),
                            set().union(*names.values(), toy_curves.names), step,
                            seeds_per_setting=config.num_seeds if sweep.is_sweep(config) else None
@@ -287,10 +277,10 @@ def _final_evaluation(config, workdir: str, agent: Agent, dataset, step: int, st
   hosted = devices.host_copy(states)  # for figures and the toy metrics: every agent here
   try:
     if env_eval is None:
-      result = evaluate_toy(config, agent, hosted, dataset)
+      result = toy_eval.evaluate_toy(config, agent, hosted, dataset)
       saved = {k: np.asarray(v).tolist() for k, v in result.items()}
       tensorboard.scalars(step, {f'eval/{k}': v for k, v in result.items()})
-      text = toy_summary(config, result, workdir)
+      text = toy_eval.toy_summary(config, result, workdir)
     else:
       result = env_eval(states, step, config.final_eval_episodes, config.validation_episodes)
       evaluator.save_record(workdir, result)
@@ -300,7 +290,7 @@ def _final_evaluation(config, workdir: str, agent: Agent, dataset, step: int, st
       saved = evaluator.summary(result)
       text = f'{evaluator.summary_text(result)}\nworkdir: {os.path.abspath(workdir)}'
     if sweep.is_sweep(config):
-      sweep_text, saved = sweep_summary(config, workdir, result, env_eval is None)
+      sweep_text, saved = sweep_report.sweep_summary(config, workdir, result, env_eval is None)
       text = f'{sweep_text}workdir: {os.path.abspath(workdir)}'
   finally:
     tensorboard.close()
@@ -315,39 +305,6 @@ def _final_evaluation(config, workdir: str, agent: Agent, dataset, step: int, st
   return {'states': states, 'agent': agent, 'eval': result, 'step': step}
 
 
-def sweep_summary(config, workdir: str, result: dict, toy: bool) -> tuple[str, dict]:
-  """A sweep's end: sweep_summary.md and sweep.png from the final evaluation of every agent;
-  (the summary's text, final_eval.json's content)."""
-  per_agent, headline, what, validation = sweep_scores(config, result, toy)
-  text, record = sweep_report.write(workdir, config, per_agent, headline, what, validation)
-  figure = os.path.join(workdir, sweep_report.FIGURE)
-  return f'{text}sweep figure: {figure}\n', {'sweep': record, 'step': int(
-      result.get('step', config.df_steps + config.bc_steps + config.critic_steps))}
-
-
-def sweep_scores(config, result: dict, toy: bool) -> tuple[dict, str, str, np.ndarray | None]:
-  """(per-agent values {name: [A]}, the headline's name, what they were measured on, the
-  headline's per-agent values on the validation episodes or None) of an evaluation of every
-  agent of a sweep: the normalised score (or return) of env episodes, or a toy task's true
-  reward beside its followed metrics."""
-  if toy:
-    headline = 'true_reward' if 'true_reward' in result else sorted(result)[0]
-    task = data.IN_MEMORY.get(config.dataset)
-    followed = [name for name, _ in task.curves] if task else []
-    per_agent = {k: result[k] for k in [headline, *followed] if k in result}
-    what = f'toy metrics of {config.eval_samples} sampled actions per seed'
-    return per_agent, headline, what, None
-  means = evaluator.per_seed_means(result)
-  headline = 'normalized' if 'normalized' in means else 'return'
-  per_agent = {headline: means[headline], 'length': means['length']}
-  what = f'{result["episodes"]} test episodes per seed at step {result["step"]}'
-  validation = result.get('validation')
-  if not validation:
-    return per_agent, headline, what, None
-  what += f', {validation["episodes"]} validation episodes per seed'
-  return per_agent, headline, what, evaluator.per_seed_means(validation)[headline]
-
-
 def _crossed(step: int, length: int, interval: int) -> bool:
   """Whether the chunk that ended at `step` crossed a multiple of `interval` (0: never)."""
   return interval > 0 and step // interval > (step - length) // interval
@@ -358,62 +315,3 @@ def _progress_text(phase, metrics, steps_done, seconds, num_agents):
                    for k in PROGRESS_METRICS[phase] if k in metrics)
   rate = steps_done / max(seconds, 1e-9)
   return f'{phase} {shown} | {rate:.0f} steps/s per seed, {rate * num_agents:.0f} total'
-
-
-class _ToyCurves:
-  """The toy task's followed metrics of the acting policy at a chunk end, per seed, on the
-  device ({} for a dataset without them): `config.eval_samples` actions per seed, one jitted call. Before Decision
-  Flow starts the run acts with the behaviour flow, so that is what is measured then."""
-
-  def __init__(self, config, agent: Agent, dataset, task):
-    followed = task.curves if task and config.toy_curves else ()
-    self.names = {f'toy/{name}' for name, _ in followed}
-    if not self.names:
-      return
-    observation, followed = dataset.observations[0], [name for name, _ in followed]
-
-    def measure(states, behavior):
-      actions = train.sample_actions(agent, states, observation, config.eval_samples, behavior,
-                                     train.seeds_per_vmap(config))
-      values = task.metrics(actions)
-      return {f'toy/{name}': values[name] for name in followed}
-    self._measure = jax.jit(measure, static_argnums=1)
-
-  def __call__(self, states, acting_is_behavior: bool) -> dict:
-    return self._measure(states, acting_is_behavior) if self.names else {}
-
-
-def _toy_curves(config, agent: Agent, dataset) -> _ToyCurves:
-  return _ToyCurves(config, agent, dataset, data.IN_MEMORY.get(config.dataset))
-
-
-def evaluate_toy(config, agent: Agent, states, dataset) -> dict:
-  """Per seed, sampled-action metrics of the trained policy and of the behaviour flow."""
-  task = data.IN_MEMORY.get(config.dataset)
-  if task is None or task.metrics is None:
-    return {}
-  observation = dataset.observations[0]
-  result = {}
-  for prefix, behavior in (('', False), ('behavior/', True)):
-    actions = train.sample_actions(agent, states, observation, config.eval_samples, behavior,
-                                   train.seeds_per_vmap(config))
-    result.update({prefix + k: v for k, v in jax.device_get(task.metrics(actions)).items()})
-  if agent.cfg.variant not in ('bc', 'fql'):  # FQL's one-step policy has no flow path
-    result['divergence'] = jax.device_get(train.divergence_from_behavior(
-        agent, states, observation, config.eval_samples, train.seeds_per_vmap(config)))
-  return result
-
-
-def toy_summary(config, result: dict, workdir: str) -> str:
-  """The per-seed tables of evaluate_toy (policy, then behaviour flow) and the workdir."""
-  lines = []
-  if result:
-    columns = [k for k in result if not k.startswith('behavior/')]
-    lines += [f'{config.agent.variant} policy, {config.eval_samples} sampled actions per seed:',
-              per_seed_table(result, columns),
-              'behaviour flow:',
-              per_seed_table({k.split('/', 1)[1]: v for k, v in result.items()
-                              if k.startswith('behavior/')},
-                             [k.split('/', 1)[1] for k in result if k.startswith('behavior/')])]
-  lines.append(f'workdir: {os.path.abspath(workdir)}')
-  return '\n'.join(lines)

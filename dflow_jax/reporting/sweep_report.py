@@ -8,7 +8,8 @@ import os
 
 import numpy as np
 
-from dflow_jax import scores, sweep
+from dflow_jax import data, sweep
+from dflow_jax.reporting import evaluator, scores
 
 SUMMARY = 'sweep_summary.md'
 FIGURE = 'sweep.png'
@@ -76,7 +77,7 @@ def markdown(dataset: str, headline: str, rows: list, num_seeds: int, what: str)
 def figure(path: str, rows: list, headline: str) -> str:
   """One panel per swept key: the headline against that key's value. Settings that share the
   other keys' values are joined by a line (mean, with the CI as a band); seeds are points."""
-  from dflow_jax.plots import _figure
+  from dflow_jax.reporting.plots import _figure
   keys = list(rows[0]['values'])
   fig, axes = _figure(len(keys), columns=3)
   for ax, key in zip(axes, keys, strict=True):
@@ -115,3 +116,36 @@ def write(workdir: str, config, per_agent: dict, headline: str, what: str,
   figure(os.path.join(workdir, FIGURE), rows, headline)
   return text, {'headline': headline, 'settings': rows, 'best_setting': best(rows)['setting'],
                 'selected_on': selected_on(rows)}
+
+
+def sweep_summary(config, workdir: str, result: dict, toy: bool) -> tuple[str, dict]:
+  """A sweep's end: sweep_summary.md and sweep.png from the final evaluation of every agent;
+  (the summary's text, final_eval.json's content)."""
+  per_agent, headline, what, validation = sweep_scores(config, result, toy)
+  text, record = write(workdir, config, per_agent, headline, what, validation)
+  figure = os.path.join(workdir, FIGURE)
+  return f'{text}sweep figure: {figure}\n', {'sweep': record, 'step': int(
+      result.get('step', config.df_steps + config.bc_steps + config.critic_steps))}
+
+
+def sweep_scores(config, result: dict, toy: bool) -> tuple[dict, str, str, np.ndarray | None]:
+  """(per-agent values {name: [A]}, the headline's name, what they were measured on, the
+  headline's per-agent values on the validation episodes or None) of an evaluation of every
+  agent of a sweep: the normalised score (or return) of env episodes, or a toy task's true
+  reward beside its followed metrics."""
+  if toy:
+    headline = 'true_reward' if 'true_reward' in result else sorted(result)[0]
+    task = data.IN_MEMORY.get(config.dataset)
+    followed = [name for name, _ in task.curves] if task else []
+    per_agent = {k: result[k] for k in [headline, *followed] if k in result}
+    what = f'toy metrics of {config.eval_samples} sampled actions per seed'
+    return per_agent, headline, what, None
+  means = evaluator.per_seed_means(result)
+  headline = 'normalized' if 'normalized' in means else 'return'
+  per_agent = {headline: means[headline], 'length': means['length']}
+  what = f'{result["episodes"]} test episodes per seed at step {result["step"]}'
+  validation = result.get('validation')
+  if not validation:
+    return per_agent, headline, what, None
+  what += f', {validation["episodes"]} validation episodes per seed'
+  return per_agent, headline, what, evaluator.per_seed_means(validation)[headline]

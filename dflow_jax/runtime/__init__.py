@@ -1,0 +1,2 @@
+"""Running training: the outer loop, checkpoints, resumption, the finiteness guard, devices,
+shared pre-training, workdirs and the budget line."""
