@@ -9,6 +9,7 @@ import numpy as np
 from dflow_jax.data import finite, minari_io, registry, toy
 from dflow_jax.data.rewards import apply_convention, convention_transform
 from dflow_jax.data.transitions import Transitions
+from dflow_jax.errors import DatasetError
 
 
 class InMemoryTask(NamedTuple):
@@ -17,10 +18,6 @@ class InMemoryTask(NamedTuple):
   # Metrics to follow over training (logged at every chunk end, drawn in learning_curves.png),
   # each with its panel title.
   curves: tuple[tuple[str, str], ...] = ()
-
-
-class DatasetError(ValueError):
-  """A dataset that cannot be had; the message is one line saying what to do."""
 
 
 # Datasets generated in memory from a seed, by name.

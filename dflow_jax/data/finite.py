@@ -1,6 +1,8 @@
 """Transitions with nan or inf: found per field, then refused in one line or dropped with a count."""
 import numpy as np
 
+from dflow_jax.errors import DatasetError
+
 # The fields a transition's learning signal is read from; a non-finite value in any of them
 # makes every loss that samples the transition nan.
 CHECKED_FIELDS = ('observations', 'actions', 'rewards', 'next_observations')
@@ -19,7 +21,6 @@ def check_or_drop(name: str, arrays: dict, drop: bool, log=print) -> dict:
   """`arrays` when every checked field is finite. Otherwise, with `drop`, the arrays without the
   transitions that have a non-finite value (saying how many went, in one line); without it,
   DatasetError naming each bad field and its count of bad rows."""
-  from dflow_jax.data import DatasetError  # the package imports this module
   masks = nonfinite_rows(arrays)
   bad = np.any(np.stack(list(masks.values())), axis=0)
   if not bad.any():

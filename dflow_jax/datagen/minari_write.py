@@ -44,7 +44,7 @@ def _maze_files_removed():
   a maze file in the temp directory, so for these calls gym.make removes it (envs/make.py)."""
   import gymnasium as gym
 
-  from dflow_jax.envs.make import remove_maze_file
+  from dflow_jax.envs.maze_file import remove_maze_file
   make = gym.make
   gym.make = lambda *args, **kwargs: remove_maze_file(make(*args, **kwargs))
   try:

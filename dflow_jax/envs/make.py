@@ -3,13 +3,12 @@
 Observations come out flattened exactly as the loader flattens the dataset's, and the D4RL
 fixes (Adroit reward sign, pen's horizon and drop termination) are applied.
 """
-import contextlib
-import os
 
 import gymnasium as gym
 import numpy as np
 
 from dflow_jax.data.minari_io import flatten_observation
+from dflow_jax.envs.maze_file import remove_maze_file
 
 
 class FlattenDictObservation(gym.ObservationWrapper):
@@ -28,16 +27,6 @@ def _batched(observation):
   if isinstance(observation, dict):
     return {key: _batched(value) for key, value in observation.items()}
   return np.asarray(observation)[None]
-
-
-def remove_maze_file(env: gym.Env) -> gym.Env:
-  """env, with the maze file a gymnasium-robotics maze env leaves in the temp directory removed
-  (`ant_maze<time>.xml`, one per env, never deleted; MuJoCo has read it once gym.make returns)."""
-  xml_path = getattr(env.unwrapped, 'tmp_xml_file_path', None)
-  if xml_path:
-    with contextlib.suppress(FileNotFoundError):
-      os.remove(xml_path)
-  return env
 
 
 def make_eval_env(recipe: dict, **kwargs) -> gym.Env:

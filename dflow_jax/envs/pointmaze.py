@@ -2,7 +2,7 @@
 import gymnasium as gym
 import gymnasium_robotics
 
-from dflow_jax.envs.make import remove_maze_file
+from dflow_jax.envs.maze_file import remove_maze_file
 
 gym.register_envs(gymnasium_robotics)
 
