@@ -94,7 +94,8 @@ def agent_factory(size: Size):
 
 
 def make_agent(size: Size, case: UpdateCase) -> Agent:
-  return agent_factory(size)(agent_config_of(size, case))
+  return Agent(agent_config_of(size, case), size.observation_dim, size.action_dim,
+               seeds_per_vmap=case.seeds_per_vmap)
 
 
 def _steps_per_state(token, flow_steps: int) -> int:

@@ -46,7 +46,7 @@ def main():
       states = devices.place_agents(
           train.start_decision_flow(agent, train.init_states(agent, 0, args.agents)), mesh)
       data = devices.place_everywhere(dataset, mesh)
-      chunk = train.make_chunk(agent, train.DECISION_FLOW, size.batch_size, args.chunk, 0, mesh)
+      chunk = train.make_chunk(agent, train.DECISION_FLOW, size.batch_size, args.chunk, mesh)
       start = time.perf_counter()
       compiled = chunk.lower(states, data).compile()
       compile_s = time.perf_counter() - start

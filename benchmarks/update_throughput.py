@@ -22,11 +22,9 @@ class Chunk:
     self.case, self.dataset = case, dataset
     self.steps_per_call = case.chunk * case.seeds
     agent = cases.make_agent(size, case)
-    self.run_chunk = train.make_chunk(agent, train.DECISION_FLOW, size.batch_size, case.chunk,
-                                      case.seeds_per_vmap)
+    self.run_chunk = train.make_chunk(agent, train.DECISION_FLOW, size.batch_size, case.chunk)
     # A chunk donates (consumes) its input states: only self.states refers to the latest.
-    self.states = train.start_decision_flow(
-        agent, train.init_states(agent, 0, case.seeds, case.seeds_per_vmap), case.seeds_per_vmap)
+    self.states = train.start_decision_flow(agent, train.init_states(agent, 0, case.seeds))
 
   def call(self):
     self.states, metrics, finite = self.run_chunk(self.states, self.dataset)

@@ -84,13 +84,10 @@ class AgentConfig:
 
 
 # Keys that older runs saved in config.json and that no longer exist: {key: the value under which
-# such a run is today's code (None: any)}. They are dropped on reading; a run saved with another
-# value refuses. remat_flow wrapped the ODE scan in jax.checkpoint, which changed nothing (no
-# gradient flows through the stop-gradient rollout); use_prev_action fed a_prev to V^chi, which
-# no result showed to matter (V^chi's target does not depend on it).
-RETIRED_KEYS = {'agent.remat_flow': None, 'agent.use_prev_action': False}
-# Keys that older runs saved under another name (old: new); they are read under the new name.
-RENAMED_KEYS = {'agent.lam': 'agent.lambda_dir', 'agent.seeds_per_vmap': 'seeds_per_vmap'}
+# such a run is today's code}. They are dropped on reading; a run saved with another value
+# refuses. use_prev_action fed a_prev to V^chi, which no result showed to matter (V^chi's target
+# does not depend on it); the runs of docs/results.md were saved with it.
+RETIRED_KEYS = {'agent.use_prev_action': False}
 
 
 def _pop_dotted(tree: dict, dotted: str):
@@ -104,23 +101,13 @@ def _pop_dotted(tree: dict, dotted: str):
 
 
 def current_keys(saved: dict) -> dict:
-  """A copy of a saved (nested) config dict in today's keys: the RETIRED_KEYS dropped and the
-  RENAMED_KEYS under their new names (a new name that is already there wins)."""
+  """A copy of a saved (nested) config dict in today's keys: the RETIRED_KEYS dropped."""
   saved = copy.deepcopy(saved)
   for dotted, today in RETIRED_KEYS.items():
     found, value = _pop_dotted(saved, dotted)
-    if found and today is not None and value != today:
+    if found and value != today:
       raise ConfigError(f'this run was saved with {dotted}={value}, which no longer exists '
                         f'(only {today} is what the code does today)')
-  for old, new in RENAMED_KEYS.items():
-    found, value = _pop_dotted(saved, old)
-    if not found:
-      continue
-    *parents, leaf = new.split('.')
-    node = saved
-    for part in parents:
-      node = node.setdefault(part, {})
-    node.setdefault(leaf, value)
   return saved
 
 

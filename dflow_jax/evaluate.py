@@ -117,13 +117,15 @@ def restore_states(workdir: str, config, agent, step: int | None):
 def build_agent(config, recipe: dict):
   """The Agent of the config, its dims read from the eval env (which is flattened like the
   dataset); the observation statistics come from the checkpointed state."""
+  from dflow_jax import train
   from dflow_jax.agents import Agent
   from dflow_jax.config import agent_config
   from dflow_jax.envs.make import make_eval_env
   env = make_eval_env(recipe)
   observation_dim, action_dim = env.observation_space.shape[0], env.action_space.shape[0]
   env.close()
-  return Agent(agent_config(config.agent), observation_dim, action_dim)
+  return Agent(agent_config(config.agent), observation_dim, action_dim,
+               seeds_per_vmap=train.seeds_per_vmap(config))
 
 
 def _chosen_setting(config, setting: int | None):
@@ -169,7 +171,7 @@ def evaluate_workdir(workdir: str, step: int | None = None, episodes: int | None
   `setting`: one setting of a sweep (default: all of them). `out`: where records, figures and
   videos are written (default: workdir, which is then only read).
   """
-  from dflow_jax import data, sweep, train
+  from dflow_jax import data, sweep
   from dflow_jax.config import ConfigError
   from dflow_jax.data import minari_io, registry
   from dflow_jax.envs.evaluation import reference_range
@@ -202,7 +204,6 @@ def evaluate_workdir(workdir: str, step: int | None = None, episodes: int | None
     suffix += f'_setting_{setting}'
   env_eval = evaluator.Evaluator(agent, recipe, reference_range(meta), config.seed,
                                  evaluator.decision_flow_start(config),
-                                 train.seeds_per_vmap(config),
                                  config.eval_batch_envs, sweep.num_settings(config))
   result = env_eval(states, step, episodes or config.final_eval_episodes,
                     config.validation_episodes)
@@ -229,8 +230,7 @@ def evaluate_workdir(workdir: str, step: int | None = None, episodes: int | None
     directory = os.path.dirname(path)
     for video_path in record_first_episodes(
         agent, states, recipe, env_seed, action_seed, result['behavior'],
-        lambda seed: os.path.join(directory, f'step_{step}_seed_{seed}.mp4'),
-        train.seeds_per_vmap(config)):
+        lambda seed: os.path.join(directory, f'step_{step}_seed_{seed}.mp4')):
       log(f'video: {video_path}')
   return result
 
@@ -250,7 +250,7 @@ def evaluate_in_memory_task(workdir: str, config, step: int | None, log=print,
                             out: str | None = None) -> dict:
   """A toy run: the sampled-action tables training printed at its end (the same numbers for the
   same step, being drawn from the checkpointed rng), eval_summary.md and the action figure."""
-  from dflow_jax import sweep, train
+  from dflow_jax import sweep
   from dflow_jax.reporting import plots, toy_eval
   from dflow_jax.runtime import run
   dataset, agent = run.prepare(config)
@@ -269,8 +269,7 @@ def evaluate_in_memory_task(workdir: str, config, step: int | None, log=print,
   log(text)
   figure = plots.action_samples(agent, states, dataset,
                                 os.path.join(out, plots.ACTION_SAMPLES),
-                                dataset_name=config.dataset,
-                                seeds_per_vmap=train.seeds_per_vmap(config))
+                                dataset_name=config.dataset)
   if figure:
     log(f'action samples: {figure}')
   if critic:
@@ -308,12 +307,12 @@ def own_episodes_critic_table(config, agent, states, recipe: dict, step: int, re
   seed (envs/critic_on_policy.py); Q above the return is the critic overrating the policy."""
   import numpy as np
 
-  from dflow_jax import data, train
+  from dflow_jax import data
   from dflow_jax.envs.critic_on_policy import q_on_own_episodes
   from dflow_jax.reporting import evaluator, scores
   env_seed, action_seed = evaluator.eval_seeds(config.seed, step)
   check = q_on_own_episodes(agent, states, recipe, OWN_EPISODES, env_seed, action_seed,
-                            config.agent.discount, train.seeds_per_vmap(config),
+                            config.agent.discount,
                             data.reward_transform(config.dataset, config.reward_convention),
                             behavior)
   score = check['episode_returns'].mean(axis=1)

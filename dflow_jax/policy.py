@@ -52,13 +52,12 @@ class Policy:
     if observations.ndim == 2:
       observations = jnp.broadcast_to(observations, (self.num_agents,) + observations.shape)
     if seed is None:
-      return train.act(self.agent, self.states, observations, key, self.behavior,
-                       train.seeds_per_vmap(self.config))
+      return train.act(self.agent, self.states, observations, key, self.behavior)
     if not 0 <= seed < self.num_agents:
       raise ValueError(f'seed {seed} is not one of the run\'s {self.num_agents} agents')
     one = jax.tree.map(lambda x: x[seed:seed + 1], self.states)
     return train.act(self.agent, one, observations[seed:seed + 1], key, self.behavior,
-                     0, seed, self.num_agents)[0]
+                     seed, self.num_agents)[0]
 
 
 def load(workdir: str, step: int | None = None) -> Policy:

@@ -73,9 +73,8 @@ def seed_keys(seed: int, num_seeds: int, num_settings: int = 1):
   return jnp.tile(jax.random.split(jax.random.PRNGKey(seed), num_seeds), (num_settings, 1))
 
 
-def init_states(agent: Agent, seed: int, num_seeds: int, seeds_per_vmap: int = 0,
-                num_settings: int = 1) -> AgentState:
-  return jax.jit(over_seeds(agent.init, seeds_per_vmap))(
+def init_states(agent: Agent, seed: int, num_seeds: int, num_settings: int = 1) -> AgentState:
+  return jax.jit(over_seeds(agent.init, agent.seeds_per_vmap))(
       seed_keys(seed, num_seeds, num_settings))
 
 
@@ -140,8 +139,7 @@ def finite_per_seed(metrics: dict, states: AgentState) -> dict:
   return {'metrics': all_finite(metrics), 'parameters': all_finite(states)}
 
 
-def make_chunk(agent: Agent, phase: str, batch_size: int, length: int, seeds_per_vmap: int = 0,
-               mesh=None):
+def make_chunk(agent: Agent, phase: str, batch_size: int, length: int, mesh=None):
   """A jitted function (states, dataset, hparams=None) -> (states, per-seed metrics averaged
   over the chunk, per-seed finiteness of those metrics and of the new states:
   `finite_per_seed`). `hparams`: a sweep's per-agent values ({key: [A]}, sweep.agent_hparams),
@@ -160,7 +158,8 @@ def make_chunk(agent: Agent, phase: str, batch_size: int, length: int, seeds_per
 
   def chunk(states: AgentState, dataset: Transitions, hparams=None):
     def one_update(states, _):
-      return over_seeds(lambda s, h: per_seed(s, h, dataset), seeds_per_vmap)(states, hparams)
+      per_agent = over_seeds(lambda s, h: per_seed(s, h, dataset), agent.seeds_per_vmap)
+      return per_agent(states, hparams)
     states, metrics = jax.lax.scan(one_update, states, None, length=length)
     metrics = jax.tree.map(lambda m: jnp.mean(m, axis=0), metrics)
     return states, metrics, finite_per_seed(metrics, states)
@@ -189,20 +188,18 @@ _COMPILED_CHUNKS = {}
 class ChunkCache:
   """Compiled chunks by (phase, length): each shape compiles once per process."""
 
-  def __init__(self, agent: Agent, batch_size: int, seeds_per_vmap: int = 0, mesh=None):
-    self.agent, self.batch_size, self.seeds_per_vmap = agent, batch_size, seeds_per_vmap
-    self.mesh = mesh
+  def __init__(self, agent: Agent, batch_size: int, mesh=None):
+    self.agent, self.batch_size, self.mesh = agent, batch_size, mesh
 
   def __call__(self, phase: str, length: int):
-    key = (self.agent, phase, self.batch_size, length, self.seeds_per_vmap, self.mesh)
+    key = (self.agent, phase, self.batch_size, length, self.mesh)
     if key not in _COMPILED_CHUNKS:
-      _COMPILED_CHUNKS[key] = make_chunk(self.agent, phase, self.batch_size, length,
-                                         self.seeds_per_vmap, self.mesh)
+      _COMPILED_CHUNKS[key] = make_chunk(self.agent, phase, self.batch_size, length, self.mesh)
     return _COMPILED_CHUNKS[key]
 
 
-def start_decision_flow(agent: Agent, states: AgentState, seeds_per_vmap: int = 0) -> AgentState:
-  return jax.jit(over_seeds(agent.start_decision_flow, seeds_per_vmap))(states)
+def start_decision_flow(agent: Agent, states: AgentState) -> AgentState:
+  return jax.jit(over_seeds(agent.start_decision_flow, agent.seeds_per_vmap))(states)
 
 
 def metric_names(agent: Agent, batch_size: int, dataset: Transitions, hparams: dict | None = None):
@@ -220,31 +217,30 @@ def metric_names(agent: Agent, batch_size: int, dataset: Transitions, hparams: d
   return names
 
 
-@functools.partial(jax.jit, static_argnums=(0, 3, 4, 5))
+@functools.partial(jax.jit, static_argnums=(0, 3, 4))
 def sample_actions(agent: Agent, states: AgentState, observations, num: int,
-                   behavior: bool = False, seeds_per_vmap: int = 0):
+                   behavior: bool = False):
   """`num` actions per seed for one observation: [S, num, action_dim]."""
   def per_seed(state):
     key = jax.random.fold_in(state.rng, SAMPLING_STREAM)
     obs = jnp.broadcast_to(observations, (num,) + observations.shape)
     return agent.sample_actions(state, obs, key, behavior=behavior)
-  return over_seeds(per_seed, seeds_per_vmap)(states)
+  return over_seeds(per_seed, agent.seeds_per_vmap)(states)
 
 
-@functools.partial(jax.jit, static_argnums=(0, 3, 4))
-def divergence_from_behavior(agent: Agent, states: AgentState, observations, num: int,
-                             seeds_per_vmap: int = 0):
+@functools.partial(jax.jit, static_argnums=(0, 3))
+def divergence_from_behavior(agent: Agent, states: AgentState, observations, num: int):
   """Per seed, mean |u_theta - u_nu|^2 along the policy's flow, from `num` noise draws."""
   def per_seed(state):
     obs = jnp.broadcast_to(observations, (num,) + observations.shape)
     key = jax.random.fold_in(state.rng, DIVERGENCE_STREAM)
     return agent.divergence_from_behavior(state, obs, key)
-  return over_seeds(per_seed, seeds_per_vmap)(states)
+  return over_seeds(per_seed, agent.seeds_per_vmap)(states)
 
 
-@functools.partial(jax.jit, static_argnums=(0, 4, 5, 6, 7))
+@functools.partial(jax.jit, static_argnums=(0, 4, 5, 6))
 def act(agent: Agent, states: AgentState, observations, key, behavior: bool = False,
-        seeds_per_vmap: int = 0, first_seed: int = 0, of_seeds: int | None = None):
+        first_seed: int = 0, of_seeds: int | None = None):
   """One action per raw observation of each seed: [S, E, obs_dim] -> [S, E, action_dim].
 
   Each seed gets its own key split from `key`; the agent normalises the observations itself.
@@ -254,4 +250,4 @@ def act(agent: Agent, states: AgentState, observations, key, behavior: bool = Fa
   count = observations.shape[0]
   keys = jax.random.split(key, of_seeds or count)[first_seed:first_seed + count]
   return over_seeds(lambda state, obs, k: agent.sample_actions(state, obs, k, behavior),
-                    seeds_per_vmap)(states, observations, keys)
+                    agent.seeds_per_vmap)(states, observations, keys)

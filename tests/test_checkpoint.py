@@ -102,20 +102,6 @@ def test_a_run_saved_before_a_schema_key_existed_still_resumes(tmp_path):
     run._check_resumable(str(tmp_path), config)
 
 
-
-def test_a_run_saved_with_a_retired_key_still_resumes_and_evaluates(tmp_path):
-  """agent.remat_flow was removed from the schema; an old config.json that has it is read
-  without it, by resumption and by the evaluate CLI."""
-  from dflow_jax.evaluate import load_config
-  config = tiny_config('div')
-  saved = json.loads(config.to_json())
-  saved['agent']['remat_flow'] = True
-  (tmp_path / 'config.json').write_text(json.dumps(saved))
-  run._check_resumable(str(tmp_path), config)
-  assert 'remat_flow' not in load_config(str(tmp_path)).agent
-  assert load_config(str(tmp_path)).agent.to_dict() == config.agent.to_dict()
-
-
 def test_a_run_saved_with_a_retired_input_on_refuses_in_one_line(tmp_path):
   """agent.use_prev_action fed a_prev to V^chi; a run saved with it off is today's code, one saved
   with it on has another flow value and refuses, by resumption and by the evaluate CLI."""
@@ -135,38 +121,6 @@ def test_a_run_saved_with_a_retired_input_on_refuses_in_one_line(tmp_path):
         read()
       assert '\n' not in str(refused.value)
 
-
-def test_a_run_saved_with_a_renamed_key_resumes_and_evaluates_under_the_new_name(tmp_path):
-  """agent.lam is now agent.lambda_dir; an old config.json that has lam is read as lambda_dir,
-  by resumption and by the evaluate CLI."""
-  from dflow_jax.evaluate import load_config
-  config = tiny_config('dir')
-  config.agent.lambda_dir = 2.5
-  saved = json.loads(config.to_json())
-  saved['agent']['lam'] = saved['agent'].pop('lambda_dir')
-  (tmp_path / 'config.json').write_text(json.dumps(saved))
-  run._check_resumable(str(tmp_path), config)
-  loaded = load_config(str(tmp_path))
-  assert 'lam' not in loaded.agent and loaded.agent.lambda_dir == 2.5
-  assert loaded.agent.to_dict() == config.agent.to_dict()
-  config.agent.lambda_dir = 1.0  # a different value is a different run
-  with pytest.raises(run.ConfigError, match='agent.lambda_dir'):
-    run._check_resumable(str(tmp_path), config)
-
-
-def test_a_run_saved_with_seeds_per_vmap_in_the_agent_reads_it_at_the_top_level(tmp_path):
-  """agent.seeds_per_vmap is now config.seeds_per_vmap (how seeds are batched, not the agent)."""
-  from dflow_jax.evaluate import load_config
-  config = tiny_config('dir')
-  config.seeds_per_vmap = 1
-  saved = json.loads(config.to_json())
-  saved['agent']['seeds_per_vmap'] = saved.pop('seeds_per_vmap')
-  (tmp_path / 'config.json').write_text(json.dumps(saved))
-  run._check_resumable(str(tmp_path), config)
-  loaded = load_config(str(tmp_path))
-  assert 'seeds_per_vmap' not in loaded.agent and loaded.seeds_per_vmap == 1
-  config.seeds_per_vmap = 2  # it may change on resumption
-  run._check_resumable(str(tmp_path), config)
 
 def _train_cmd(workdir, *extra):
   return [sys.executable, '-m', 'dflow_jax.main', '--config=experiments/toy.py',

@@ -43,7 +43,7 @@ dataset, agent = run.prepare(config)
 states = train.start_decision_flow(agent, train.init_states(agent, 0, 4, num_settings=2))
 hparams = sweep.agent_hparams(config)
 mesh = devices.agent_mesh(4, 8)
-split = train.make_chunk(agent, train.DECISION_FLOW, config.batch_size, 5, 0, mesh)
+split = train.make_chunk(agent, train.DECISION_FLOW, config.batch_size, 5, mesh)
 args = (devices.place_agents(jax.tree.map(np.copy, states), mesh),
         devices.place_everywhere(dataset, mesh), devices.place_agents(hparams, mesh))
 text = split.lower(*args).compile().as_text()

@@ -58,14 +58,15 @@ def test_seed_groups_run_one_after_another_give_the_same_values():
                        rtol=1e-6, atol=1e-6)
   assert_trees_close(train.over_seeds(per_seed)(keys[:1], xs[:1]),
                      jax.tree.map(lambda v: v[:1], together), rtol=1e-6, atol=1e-6)
-  # and the trainer passes the knob through: seeds initialised one at a time are the same, and
-  # the agent (what compiled code is keyed on) does not change with it
+  # and the trainer binds the knob to the agent once: seeds initialised one at a time are the
+  # same, and compiled code (keyed on the agent) is not shared between the two batchings
   config = tiny_config('dir', num_seeds=3)
   dataset, agent = run.prepare(config)
   config.seeds_per_vmap = 1
   _, one_at_a_time = run.prepare(config)
-  assert one_at_a_time == agent and config.seeds_per_vmap == 1
-  assert_trees_close(train.init_states(agent, 0, 3, config.seeds_per_vmap),
+  assert (agent.seeds_per_vmap, one_at_a_time.seeds_per_vmap) == (0, 1)
+  assert one_at_a_time != agent and one_at_a_time.cfg == agent.cfg
+  assert_trees_close(train.init_states(one_at_a_time, 0, 3),
                      train.init_states(agent, 0, 3), rtol=1e-6, atol=1e-6)
 
 

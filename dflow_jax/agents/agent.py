@@ -42,8 +42,11 @@ class Agent:
   """Static wiring of networks and optimisers for one config; all methods are pure."""
 
   def __init__(self, cfg: AgentConfig, observation_dim: int, action_dim: int,
-               observation_stats: ObservationStats | None = None):
+               observation_stats: ObservationStats | None = None, seeds_per_vmap: int = 0):
     self.cfg = cfg
+    # How train.over_seeds batches this agent's seeds (train.seeds_per_vmap): it changes the
+    # compiled program, not what a seed computes.
+    self.seeds_per_vmap = seeds_per_vmap
     self.variant = VARIANTS[cfg.variant]
     self.observation_dim = observation_dim
     self.action_dim = action_dim
@@ -61,10 +64,10 @@ class Agent:
         action_dim=action_dim, velocity=self.velocity_net.apply, critic=self.critic_net.apply,
         value=self.value_net.apply, flow_value=self.flow_value_net.apply)
 
-  # Equal configs and dims give identical pure functions (the observation statistics are read
-  # from the state, not from here), so jit caches keyed on the agent are shared between them.
+  # Equal configs, dims and seed batching give identical programs (the observation statistics
+  # are read from the state, not from here), so jit caches keyed on the agent are shared.
   def _identity(self):
-    return (self.cfg, self.observation_dim, self.action_dim)
+    return (self.cfg, self.observation_dim, self.action_dim, self.seeds_per_vmap)
 
   def __eq__(self, other):
     return isinstance(other, Agent) and self._identity() == other._identity()

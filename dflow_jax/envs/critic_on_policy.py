@@ -61,7 +61,7 @@ def returns_to_go(rewards, alive, discount: float):
 
 
 def q_on_own_episodes(agent, states, recipe: dict, episodes: int, env_seed: int, action_seed: int,
-                      discount: float, seeds_per_vmap: int = 0, reward_transform=None,
+                      discount: float, reward_transform=None,
                       behavior: bool = False) -> dict:
   """Per seed, over the steps of `episodes` of its own episodes whose return is not cut short by
   a time limit (the episode ended in a terminal, or log(0.01) / log(discount) steps remain):
@@ -73,7 +73,7 @@ def q_on_own_episodes(agent, states, recipe: dict, episodes: int, env_seed: int,
   envs = gym.vector.SyncVectorEnv([lambda: make_eval_env(recipe)] * (num_seeds * episodes))
   try:
     policy = agent_policy(agent, states, num_seeds, envs.single_action_space, action_seed,
-                          behavior=behavior, seeds_per_vmap=seeds_per_vmap)
+                          behavior=behavior)
     played = play_recorded(envs, policy, env_seed)
   finally:
     envs.close()
@@ -84,7 +84,7 @@ def q_on_own_episodes(agent, states, recipe: dict, episodes: int, env_seed: int,
   length = played.alive.shape[1]
   per_seed = lambda x: x.reshape(num_seeds, episodes * length, *x.shape[2:])  # noqa: E731
   q = np.asarray(critic_check.q_values(agent, states, per_seed(played.observations),
-                                       per_seed(played.actions), seeds_per_vmap))
+                                       per_seed(played.actions)))
   mc, use = per_seed(returns), per_seed(usable)
   out = {'q_mean': [], 'return_mean': [], 'correlation': [], 'steps': []}
   for seed in range(num_seeds):

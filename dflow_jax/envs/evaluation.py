@@ -75,7 +75,7 @@ def run_first_episodes(envs: gym.vector.VectorEnv, policy, env_seed: int) -> Rol
 
 
 def agent_policy(agent, states, num_seeds: int, action_space: gym.spaces.Box, action_seed: int,
-                 behavior: bool = False, seeds_per_vmap: int = 0, rows=None,
+                 behavior: bool = False, rows=None,
                  total_rows: int | None = None, first_seed: int = 0, of_seeds: int | None = None):
   """The seeds' policies (or behaviour flows) over a flat batch of S*E observations, seed-major;
   actions clipped to the env's bounds (a flow is unbounded; the data's actions lie within).
@@ -94,7 +94,7 @@ def agent_policy(agent, states, num_seeds: int, action_space: gym.spaces.Box, ac
       observations = full
     per_seed = observations.reshape(num_seeds, -1, observations.shape[-1])
     actions = train.act(agent, states, per_seed, jax.random.fold_in(base_key, step),
-                        behavior, seeds_per_vmap, first_seed, of_seeds)
+                        behavior, first_seed, of_seeds)
     actions = np.asarray(actions).reshape(observations.shape[0], -1)
     if rows is not None:
       actions = actions[rows]
@@ -112,7 +112,7 @@ def reference_range(metadata: dict) -> tuple[float, float] | None:
 
 def evaluate(agent, states, recipe: dict, episodes: int, env_seed: int, action_seed: int,
              refs: tuple[float, float] | None = None, behavior: bool = False,
-             seeds_per_vmap: int = 0, batch_envs: int = 0, first_seed: int = 0,
+             batch_envs: int = 0, first_seed: int = 0,
              of_seeds: int | None = None) -> dict:
   """`episodes` episodes of each seed's policy: returns, lengths (and normalized) [S, E].
 
@@ -129,7 +129,7 @@ def evaluate(agent, states, recipe: dict, episodes: int, env_seed: int, action_s
     envs = gym.vector.SyncVectorEnv([functools.partial(make_eval_env, recipe)] * len(rows))
     try:
       policy = agent_policy(agent, states, num_seeds, envs.single_action_space, action_seed,
-                            behavior, seeds_per_vmap,
+                            behavior,
                             rows=None if size >= total else rows, total_rows=total,
                             first_seed=first_seed, of_seeds=of_seeds)
       batches.append(run_first_episodes(envs, policy, env_seed + first_seed * episodes + start))

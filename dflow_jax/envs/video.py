@@ -67,7 +67,7 @@ def _check_rendering(recipe: dict) -> None:
 
 
 def record_first_episodes(agent, states, recipe: dict, env_seed: int, action_seed: int,
-                          behavior: bool, path_of_seed, seeds_per_vmap: int = 0) -> list:
+                          behavior: bool, path_of_seed) -> list:
   """One episode per seed (seed s's env reset with `env_seed + s`), each written to
   `path_of_seed(s)`; returns the paths."""
   imageio = _writer()
@@ -75,7 +75,7 @@ def record_first_episodes(agent, states, recipe: dict, env_seed: int, action_see
   num_seeds = int(np.shape(states.step)[0])
   envs = gym.vector.SyncVectorEnv([functools.partial(_make_recording_env, recipe)] * num_seeds)
   policy = evaluation.agent_policy(agent, states, num_seeds, envs.single_action_space,
-                                   action_seed, behavior, seeds_per_vmap)
+                                   action_seed, behavior)
   evaluation.run_first_episodes(envs, policy, env_seed)
   paths = []
   for seed, env in enumerate(envs.envs):

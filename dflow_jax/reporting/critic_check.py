@@ -54,12 +54,12 @@ def q_against_returns(agent, states, dataset, discount: float, num: int = 4096, 
           'return_mean': float(mc.mean()), 'transitions': int(picked.size)}
 
 
-def q_values(agent, states, observations, actions, seeds_per_vmap: int = 0):
+def q_values(agent, states, observations, actions):
   """Each seed's Q(s, a) of its own raw observations and actions: [S, n, .] -> [S, n]."""
   def per_seed(state, obs, act):
     s = state.observation_stats.normalize(obs)
     return aggregate(agent.critic_net.apply(state.critic.params, s, act), agent.cfg.q_agg)
-  return jax.jit(train.over_seeds(per_seed, seeds_per_vmap))(
+  return jax.jit(train.over_seeds(per_seed, agent.seeds_per_vmap))(
       states, jnp.asarray(observations), jnp.asarray(actions))
 
 

@@ -74,9 +74,9 @@ class Evaluator:
   """Evaluates seed-stacked states of one run in the eval env of its Minari dataset."""
 
   def __init__(self, agent, recipe: dict, refs, run_seed: int, df_start: int,
-               seeds_per_vmap: int = 0, batch_envs: int = 0, num_settings: int = 1):
+               batch_envs: int = 0, num_settings: int = 1):
     self.agent, self.recipe, self.refs = agent, recipe, refs
-    self.run_seed, self.df_start, self.seeds_per_vmap = run_seed, df_start, seeds_per_vmap
+    self.run_seed, self.df_start = run_seed, df_start
     self.batch_envs, self.num_settings = batch_envs, num_settings
 
   @classmethod
@@ -92,8 +92,7 @@ class Evaluator:
           'prints no score')
       return None
     return cls(agent, recipe, evaluation.reference_range(meta), config.seed,
-               decision_flow_start(config), train.seeds_per_vmap(config), config.eval_batch_envs,
-               sweep.num_settings(config))
+               decision_flow_start(config), config.eval_batch_envs, sweep.num_settings(config))
 
   def __call__(self, states, step: int, episodes: int, validation_episodes: int = 0) -> dict:
     """Every agent's test episodes ([A, E] arrays) and, with `validation_episodes`, its
@@ -125,7 +124,7 @@ class Evaluator:
       held = jax.tree.map(lambda x, low=low, high=high: x[low - first:high - first], local)
       parts.append(evaluation.evaluate(
           self.agent, held, self.recipe, episodes, env_seed, action_seed, self.refs,
-          behavior=behavior, seeds_per_vmap=self.seeds_per_vmap, batch_envs=self.batch_envs,
+          behavior=behavior, batch_envs=self.batch_envs,
           first_seed=low - k * num_seeds, of_seeds=num_seeds))
     result = {key: (np.concatenate([p[key] for p in parts]) if key in _PER_AGENT
                     else parts[0][key] if key == 'first_call_s' else sum(p[key] for p in parts))

@@ -248,7 +248,7 @@ def learning_curves(workdir: str, out_dir: str | None = None) -> list[str]:
 
 
 def action_samples(agent, states, dataset, path: str, num_states: int = 512, seed: int = 0,
-                   dataset_name: str | None = None, seeds_per_vmap: int = 0) -> str | None:
+                   dataset_name: str | None = None) -> str | None:
   """For a 2-D action: the dataset's actions at `num_states` of its transitions, beside the
   behaviour flow's and the trained policy's samples at the same states (all seeds pooled).
 
@@ -267,11 +267,9 @@ def action_samples(agent, states, dataset, path: str, num_states: int = 512, see
   tiled = jnp.broadcast_to(observations, (num_seeds,) + observations.shape)  # [S, N, d]
   key = jax.random.PRNGKey(seed)
   sampled = {
-      'behaviour flow': train.act(agent, states, tiled, jax.random.fold_in(key, 0), True,
-                                  seeds_per_vmap),
+      'behaviour flow': train.act(agent, states, tiled, jax.random.fold_in(key, 0), True),
       f'policy ({agent.cfg.variant})': train.act(agent, states, tiled,
-                                                 jax.random.fold_in(key, 1), False,
-                                                 seeds_per_vmap),
+                                                 jax.random.fold_in(key, 1), False),
   }
   panels = {'dataset': np.asarray(jnp.take(dataset.actions, chosen, axis=0)),
             **{name: np.asarray(a).reshape(-1, 2) for name, a in sampled.items()}}
@@ -294,11 +292,10 @@ def action_samples(agent, states, dataset, path: str, num_states: int = 512, see
   return path
 
 
-def run_figures(workdir: str, agent, states, dataset, dataset_name: str,
-                seeds_per_vmap: int = 0) -> list[str]:
+def run_figures(workdir: str, agent, states, dataset, dataset_name: str) -> list[str]:
   """The figures written at the end of training: learning curves, and action samples when
   the action is 2-D."""
   paths = learning_curves(workdir)
   samples = action_samples(agent, states, dataset, os.path.join(workdir, ACTION_SAMPLES),
-                           dataset_name=dataset_name, seeds_per_vmap=seeds_per_vmap)
+                           dataset_name=dataset_name)
   return paths + ([samples] if samples else [])

@@ -22,8 +22,7 @@ class _ToyCurves:
     observation, followed = dataset.observations[0], [name for name, _ in followed]
 
     def measure(states, behavior):
-      actions = train.sample_actions(agent, states, observation, config.eval_samples, behavior,
-                                     train.seeds_per_vmap(config))
+      actions = train.sample_actions(agent, states, observation, config.eval_samples, behavior)
       values = task.metrics(actions)
       return {f'toy/{name}': values[name] for name in followed}
     self._measure = jax.jit(measure, static_argnums=1)
@@ -44,12 +43,11 @@ def evaluate_toy(config, agent: Agent, states, dataset) -> dict:
   observation = dataset.observations[0]
   result = {}
   for prefix, behavior in (('', False), ('behavior/', True)):
-    actions = train.sample_actions(agent, states, observation, config.eval_samples, behavior,
-                                   train.seeds_per_vmap(config))
+    actions = train.sample_actions(agent, states, observation, config.eval_samples, behavior)
     result.update({prefix + k: v for k, v in jax.device_get(task.metrics(actions)).items()})
   if agent.variant.reports_divergence:  # bc acts with u_nu itself; FQL's policy has no flow path
     result['divergence'] = jax.device_get(train.divergence_from_behavior(
-        agent, states, observation, config.eval_samples, train.seeds_per_vmap(config)))
+        agent, states, observation, config.eval_samples))
   return result
 
 

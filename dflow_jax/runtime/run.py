@@ -99,7 +99,8 @@ def prepare(config: ml_collections.ConfigDict, log=print):
   validate(config, dataset_size=dataset.size)
   stats = (normalization.from_observations(dataset.observations)
            if config.normalize_observations else None)
-  agent = Agent(agent_config(config.agent), dataset.observation_dim, dataset.action_dim, stats)
+  agent = Agent(agent_config(config.agent), dataset.observation_dim, dataset.action_dim, stats,
+                train.seeds_per_vmap(config))
   return dataset, agent
 
 
@@ -188,10 +189,9 @@ def _restore_or_init(config, workdir: str, agent: Agent, log, init_from: str | N
   if step:
     log(f'resumed from the checkpoint at step {step} in {checkpointer.directory}')
   else:
-    states = train.init_states(agent, config.seed, config.num_seeds, train.seeds_per_vmap(config),
-                               sweep.num_settings(config))
+    states = train.init_states(agent, config.seed, config.num_seeds, sweep.num_settings(config))
   if step == 0 and schedule.df_start == 0:
-    states = train.start_decision_flow(agent, states, train.seeds_per_vmap(config))
+    states = train.start_decision_flow(agent, states)
   return step, devices.place_agents(states, mesh), checkpointer
 
 
@@ -209,7 +209,7 @@ def _train_loop(config, workdir: str, agent: Agent, dataset, step: int, states, 
                            set().union(*names.values(), toy_curves.names), step,
                            seeds_per_setting=config.num_seeds if sweep.is_sweep(config) else None
                            ) if writer else None
-  chunks = train.ChunkCache(agent, config.batch_size, train.seeds_per_vmap(config), mesh)
+  chunks = train.ChunkCache(agent, config.batch_size, mesh)
   # A sweep's per-agent values (None: a plain run), beside the agents they belong to.
   hparams = devices.place_agents(sweep.agent_hparams(config), mesh)
   num_agents = sweep.num_agents(config)
@@ -246,7 +246,7 @@ def _train_loop(config, workdir: str, agent: Agent, dataset, step: int, states, 
       bar.update(length)
       if step == schedule.df_start:
         states = devices.place_agents(
-            train.start_decision_flow(agent, states, train.seeds_per_vmap(config)), mesh)
+            train.start_decision_flow(agent, states), mesh)
       if env_eval is not None and step < total and _crossed(step, length, config.eval_interval):
         # each host its own agents
         result = env_eval(states, step, config.eval_episodes, config.validation_episodes)
@@ -297,8 +297,7 @@ def _final_evaluation(config, workdir: str, agent: Agent, dataset, step: int, st
   with open(os.path.join(workdir, 'final_eval.json'), 'w') as f:
     json.dump(saved, f, indent=2)
   # Drawn after final_eval.json is written: a plotting failure loses no result.
-  figures = plots.run_figures(workdir, agent, hosted, dataset, config.dataset,
-                              train.seeds_per_vmap(config))
+  figures = plots.run_figures(workdir, agent, hosted, dataset, config.dataset)
   if figures:
     text += '\nplots: ' + ', '.join(figures)
   log(text)
