@@ -16,12 +16,10 @@ from dflow_jax import sweep
 from dflow_jax.data.rewards import REWARD_CONVENTIONS
 from dflow_jax.errors import ConfigError
 from dflow_jax.flow import SOLVERS
-from dflow_jax.networks import ACTIVATIONS, MATMUL_DTYPES, TIME_EMBEDDINGS
+from dflow_jax.networks import MATMUL_DTYPES, TIME_EMBEDDINGS
 from dflow_jax.sweep import SWEEPABLE
 
 VARIANTS = ('bc', 'dir', 'div', 'bptt', 'fql')
-DIR_TARGETS = ('mc', 'td')
-DIR_OBJECTIVES = ('direction', 'velocity')
 Q_AGGREGATIONS = ('min', 'mean')
 VALUE_SCALES = ('advantage', 'q')
 MAX_SEED = 2**32 - 1
@@ -35,9 +33,7 @@ class AgentConfig:
   solver: str = 'euler'
   velocity_hidden: tuple[int, ...] = (256, 256, 256, 256)
   critic_hidden: tuple[int, ...] = (256, 256, 256)
-  activation: str = 'gelu'
   time_embedding: str = 'fourier'
-  time_dim: int = 16
   learning_rate: float = 3e-4
   behavior_ema: float = 0.999  # EMA decay of the behaviour flow's weights (0: no averaging)
   discount: float = 0.99
@@ -53,8 +49,6 @@ class AgentConfig:
   # DF-dir (and bptt, which reads the same two weights)
   alpha: float = 1.0
   lambda_dir: float = 1.0  # weight of the flow-matching term
-  dir_target: str = 'mc'
-  dir_objective: str = 'direction'
   # DF-div
   rho: float = 1.0  # with a divergence_target, rho's starting value
   lambda_div: float = 0.1
@@ -83,11 +77,14 @@ class AgentConfig:
     return self.steps_per_state or self.flow_steps
 
 
-# Keys that older runs saved in config.json and that no longer exist: {key: the value under which
-# such a run is today's code}. They are dropped on reading; a run saved with another value
-# refuses. use_prev_action fed a_prev to V^chi, which no result showed to matter (V^chi's target
-# does not depend on it); the runs of docs/results.md were saved with it.
-RETIRED_KEYS = {'agent.use_prev_action': False}
+# Keys that the runs of docs/results.md saved in config.json and that no longer exist: {key: the
+# value under which such a run is today's code}. They are dropped on reading; a run saved with
+# another value refuses. None was shown to matter by any result: use_prev_action fed a_prev to
+# V^chi (whose target does not depend on it); dir_target 'td' bootstrapped V^f, dir_objective
+# 'velocity' dropped Lemma 4.2's normalisation; activation and time_dim were never varied.
+RETIRED_KEYS = {'agent.use_prev_action': False, 'agent.dir_target': 'mc',
+                'agent.dir_objective': 'direction', 'agent.activation': 'gelu',
+                'agent.time_dim': 16}
 
 
 def _pop_dotted(tree: dict, dotted: str):
@@ -316,7 +313,7 @@ def validate(config: ml_collections.ConfigDict, dataset_size: int | None = None)
                    ('chunk_size', 1), ('save_interval', 1), ('max_to_keep', 1),
                    ('eval_samples', 1), ('eval_episodes', 1), ('final_eval_episodes', 1),
                    ('eval_interval', 0), ('seed', 0), ('flow_value_warmup', 0), ('agent.flow_steps', 1),
-                   ('agent.time_dim', 2), ('agent.steps_per_state', 0),
+                   ('agent.steps_per_state', 0),
                    ('agent.num_samples', 1), ('agent.scan_unroll', 1),
                    ('eval_batch_envs', 1), ('devices', 0), ('validation_episodes', 0)]:
     _int_at_least(config, key, low)
@@ -327,12 +324,9 @@ def validate(config: ml_collections.ConfigDict, dataset_size: int | None = None)
     _fail('seed', config.seed, f'must be an integer in [0, {MAX_SEED}] (a 32-bit PRNG seed)')
   _one_of(config, 'agent.variant', VARIANTS)
   _one_of(config, 'agent.solver', SOLVERS)
-  _one_of(config, 'agent.activation', tuple(ACTIVATIONS))
   _one_of(config, 'agent.time_embedding', TIME_EMBEDDINGS)
   _one_of(config, 'agent.q_agg', Q_AGGREGATIONS)
   _one_of(config, 'agent.value_scale', VALUE_SCALES)
-  _one_of(config, 'agent.dir_target', DIR_TARGETS)
-  _one_of(config, 'agent.dir_objective', DIR_OBJECTIVES)
   _one_of(config, 'agent.bptt_remat', (True, False))
   _one_of(config, 'agent.matmul_dtype', MATMUL_DTYPES)
   _one_of(config, 'progress_bar', (True, False))

@@ -53,12 +53,12 @@ class Agent:
     # Only `init` reads these; afterwards the copy in the (checkpointed) state is the one used.
     self.observation_stats = observation_stats or identity(observation_dim)
     dtype = cfg.matmul_dtype
-    self.velocity_net = VelocityField(cfg.velocity_hidden, action_dim, cfg.activation,
-                                      cfg.time_embedding, cfg.time_dim, matmul_dtype=dtype)
-    self.critic_net = CriticEnsemble(cfg.critic_hidden, 2, cfg.activation, matmul_dtype=dtype)
-    self.value_net = ValueNet(cfg.critic_hidden, cfg.activation, matmul_dtype=dtype)
-    self.flow_value_net = FlowValue(cfg.critic_hidden, cfg.activation, True,
-                                    cfg.time_embedding, cfg.time_dim, matmul_dtype=dtype)
+    self.velocity_net = VelocityField(cfg.velocity_hidden, action_dim,
+                                      time_embedding=cfg.time_embedding, matmul_dtype=dtype)
+    self.critic_net = CriticEnsemble(cfg.critic_hidden, 2, matmul_dtype=dtype)
+    self.value_net = ValueNet(cfg.critic_hidden, matmul_dtype=dtype)
+    self.flow_value_net = FlowValue(cfg.critic_hidden, time_embedding=cfg.time_embedding,
+                                    matmul_dtype=dtype)
     self.optimizer = optax.adam(cfg.learning_rate)
     self.apply = Appliers(
         action_dim=action_dim, velocity=self.velocity_net.apply, critic=self.critic_net.apply,

@@ -4,7 +4,6 @@ direction up V^f's gradient (Lemma 4.2), anchored by flow matching."""
 import jax
 import jax.numpy as jnp
 
-from dflow_jax import flow
 from dflow_jax.agents import decision_flow as df
 from dflow_jax.config import AgentConfig
 
@@ -15,20 +14,10 @@ class DirectionOriented(df.DecisionFlow):
 
   def targets(self, cfg: AgentConfig, apply, params: df.DFParams, batch, key):
     """Flow states and V^f targets of one rollout of u_theta. The intermediate flow rewards are 0
-    and gamma_f = 1, so the Monte Carlo target at every step is R~ ('mc'); 'td' bootstraps
-    V^f_target(s, x_{tau+1}, t_{tau+1}) instead (R~ after the last step)."""
-    T, k = cfg.flow_steps, cfg.steps_used
+    and gamma_f = 1, so the Monte Carlo target at every step is the finished action's R~."""
     traj, reward, baseline, scale, steps, metrics = df.rollout_and_reward(
         cfg, apply, params, batch.observations, key)
-    if cfg.dir_target == 'mc':
-      value_target = jnp.repeat(reward, k)
-    else:
-      next_tau = steps.reshape(-1) + 1
-      bootstrap = apply.flow_value(
-          jax.lax.stop_gradient(params.flow_value_target),
-          df.repeat_states(batch.observations, k), df.gather_steps(traj.xs[1:], steps),
-          flow.flow_times(T)[next_tau])
-      value_target = jnp.where(next_tau == T, jnp.repeat(reward, k), bootstrap)
+    value_target = jnp.repeat(reward, cfg.steps_used)
     no_behavior = jnp.zeros((value_target.shape[0], apply.action_dim))
     return df.flow_steps(batch, traj, steps, value_target, baseline, no_behavior), scale, metrics
 
@@ -37,17 +26,14 @@ class DirectionOriented(df.DecisionFlow):
     """L(theta) = lambda_dir * L_FM(u_theta) - alpha * E_tau[ Q^f(s, x_tau, t_tau, d_theta) ].
 
     Q^f(s, x, t, d) = V^f(s, x + dt * |u| * d, t + dt) is the flow direction value (the finished
-    action's R~ after the last step). With `dir_objective='direction'` the magnitude |u| is a
-    stop-gradient, so the value term only turns the direction d = u / |u|; its gradient
-    (I - d d^T) grad V^f vanishes iff d is parallel to grad V^f (Lemma 4.2).
+    action's R~ after the last step). The magnitude |u| is a stop-gradient, so the value term
+    only turns the direction d = u / |u|; its gradient (I - d d^T) grad V^f vanishes iff d is
+    parallel to grad V^f (Lemma 4.2).
     """
     fm = df.regularizer(apply, policy_params, batch, key)
     u = df.policy_velocity(cfg, apply, policy_params, steps)
-    if cfg.dir_objective == 'direction':
-      norm = jnp.sqrt(jnp.sum(u ** 2, axis=-1, keepdims=True) + _EPS ** 2)
-      step = jax.lax.stop_gradient(norm) * (u / norm)
-    else:  # 'velocity': the ablation without the normalisation
-      step = u
+    norm = jnp.sqrt(jnp.sum(u ** 2, axis=-1, keepdims=True) + _EPS ** 2)
+    step = jax.lax.stop_gradient(norm) * (u / norm)
     x_next = steps.x + (1.0 / cfg.flow_steps) * step
     value_term = jnp.mean(df.value_after_step(cfg, apply, params, steps, x_next, scale))
     loss = cfg.lambda_dir * fm - cfg.alpha * value_term
