@@ -21,7 +21,6 @@ from dflow_jax.sweep import SWEEPABLE
 
 VARIANTS = ('bc', 'dir', 'div', 'bptt', 'fql')
 Q_AGGREGATIONS = ('min', 'mean')
-VALUE_SCALES = ('advantage', 'q')
 MAX_SEED = 2**32 - 1
 
 
@@ -43,8 +42,6 @@ class AgentConfig:
   # dir, div, bptt: share of the critic's TD target taken from Q_target(s', a') at the flow
   # policy's own next action a' instead of IQL's V(s') (iql.critic_loss); 0 is IQL alone
   policy_bootstrap: float = 0.0
-  # DF-dir, DF-div and bptt: the value term's units, (Q - b(s)) / sigma (decision_flow.normalizer)
-  value_scale: str = 'advantage'
   policy_ema: float = 0.999  # EMA decay of u_theta's weights, which DF acts with (0: raw weights)
   # DF-dir (and bptt, which reads the same two weights)
   alpha: float = 1.0
@@ -61,7 +58,7 @@ class AgentConfig:
   # dir, div, bptt: weight of the critic's gap E[Q(s, a_pi) - Q(s, a)] between the policy's
   # actions and the data's (iql.critic_loss), pessimism where the policy leaves the data; 0: off.
   # 3 ends DF-div's collapse on hopper mixed and keeps both variants near bc where bc is strong;
-  # elsewhere it is within a point of 0 (docs/results.md, docs/design-notes.md).
+  # elsewhere it is within a point of 0 (docs/results/critic-pessimism.md, docs/design-notes.md).
   critic_pessimism: float = 3.0
   # cost and acting
   steps_per_state: int = 0  # flow steps per state in the DF losses; 0 means all T
@@ -77,14 +74,15 @@ class AgentConfig:
     return self.steps_per_state or self.flow_steps
 
 
-# Keys that the runs of docs/results.md saved in config.json and that no longer exist: {key: the
+# Keys that the runs of docs/results/ saved in config.json and that no longer exist: {key: the
 # value under which such a run is today's code}. They are dropped on reading; a run saved with
 # another value refuses. None was shown to matter by any result: use_prev_action fed a_prev to
 # V^chi (whose target does not depend on it); dir_target 'td' bootstrapped V^f, dir_objective
-# 'velocity' dropped Lemma 4.2's normalisation; activation and time_dim were never varied.
+# 'velocity' dropped Lemma 4.2's normalisation; value_scale 'q' (TD3+BC's mean |Q|) measured
+# worse; activation and time_dim were never varied.
 RETIRED_KEYS = {'agent.use_prev_action': False, 'agent.dir_target': 'mc',
                 'agent.dir_objective': 'direction', 'agent.activation': 'gelu',
-                'agent.time_dim': 16}
+                'agent.time_dim': 16, 'agent.value_scale': 'advantage'}
 
 
 def _pop_dotted(tree: dict, dotted: str):
@@ -326,7 +324,6 @@ def validate(config: ml_collections.ConfigDict, dataset_size: int | None = None)
   _one_of(config, 'agent.solver', SOLVERS)
   _one_of(config, 'agent.time_embedding', TIME_EMBEDDINGS)
   _one_of(config, 'agent.q_agg', Q_AGGREGATIONS)
-  _one_of(config, 'agent.value_scale', VALUE_SCALES)
   _one_of(config, 'agent.bptt_remat', (True, False))
   _one_of(config, 'agent.matmul_dtype', MATMUL_DTYPES)
   _one_of(config, 'progress_bar', (True, False))

@@ -18,7 +18,7 @@ CONFIG_OPTIONS = {
 
 # The task a family trains when its config string names none: regenerable here (made on first
 # use), and one where offline RL shows. Adroit pen-cloned: bc scores 70 at the cpu budget, where
-# DF-div gains 8 and FQL 20 (docs/results.md); door-human and door-cloned learn nothing, and
+# DF-div gains 8 and FQL 20 (docs/results/adroit-cpu.md); door-human and door-cloned learn nothing, and
 # door-expert is at the expert already. umaze is the smallest maze.
 DEFAULT_TASKS = {'adroit': 'pen-cloned', 'pointmaze': 'umaze', 'gym_mujoco': 'hopper-mixed'}
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# One dataset's row of the results tables (docs/results.md): the dataset, one shared pre-training, every
+# One dataset's row of the results tables (docs/results/equal-tuning-cpu.md): the dataset, one shared pre-training, every
 # variant and baseline from it, and their comparison (comparison.md, comparison.png).
 #
 #   bash experiments/results_row.sh CONFIG DATASET_ID RUNS_DIR

@@ -91,11 +91,10 @@ def prepared(variant, critic_value=2.0, **cfg_changes):
                                    jax.random.PRNGKey(0))
 
 
-@pytest.mark.parametrize('value_scale, scale, reward', [('q', 2.0, 1.0), ('advantage', 1.0, 1.0)])
-def test_div_monte_carlo_target_is_the_remaining_divergence_penalty_plus_final_value(
-    value_scale, scale, reward):
-  steps, sigma, _ = prepared('div', value_scale=value_scale)
-  assert float(sigma) == pytest.approx(scale)
+def test_div_monte_carlo_target_is_the_remaining_divergence_penalty_plus_final_value():
+  steps, sigma, _ = prepared('div')
+  assert float(sigma) == pytest.approx(1.0)  # mean |Q - V_psi| = |2 - 1|
+  reward = 1.0
   per_step_penalty = 0.5 * 0.5 / T * 3.0  # rho * dt / 2 * |1 - 0|^2 summed over 3 dims
   expected = reward - per_step_penalty * (T - np.asarray(steps.tau))  # + (R - b) / sigma
   np.testing.assert_allclose(steps.value_target, expected, atol=1e-6)
@@ -104,7 +103,7 @@ def test_div_monte_carlo_target_is_the_remaining_divergence_penalty_plus_final_v
 def test_advantage_scale_ignores_a_constant_reward_offset():
   """Q and V_psi both shift with a reward offset; (Q - V) / mean |Q - V| does not:
   A = (-1.5, 0.5, -0.5) and mean |A| = 5/6 either way."""
-  cfg = AgentConfig(variant='dir', flow_steps=T, value_scale='advantage')
+  cfg = AgentConfig(variant='dir', flow_steps=T)
   R = jnp.array([3.0, 5.0, 4.0])
   for offset in (0.0, 100.0):
     app = appliers(state_value=offset + 4.5)
@@ -113,8 +112,8 @@ def test_advantage_scale_ignores_a_constant_reward_offset():
 
 
 def test_dir_target_is_the_finished_actions_value_at_every_step():
-  steps, _, _ = prepared('dir', value_scale='q')
-  np.testing.assert_allclose(steps.value_target, 1.0, rtol=1e-5)  # R / mean |R|
+  steps, _, _ = prepared('dir')
+  np.testing.assert_allclose(steps.value_target, 1.0, rtol=1e-5)  # (Q - V_psi) / mean |Q - V_psi|
 
 def div_value_gradient(u, rho, tau=1):
   """Gradient of the DF-div policy loss (flow Q only: lambda_div = 0) w.r.t. the velocity, with

@@ -100,19 +100,12 @@ def finished_value(cfg, apply: Appliers, critic_params, observations, x_final):
 
 
 def normalizer(cfg: AgentConfig, apply: Appliers, value_params, observations, R):
-  """Baseline b(s) [B] and scale sigma (scalar) of the normalised reward (R - b(s)) / sigma.
-
-  'advantage': b = V_psi(s), sigma = mean |R - V_psi(s)|, the policy's mean absolute advantage.
-    Invariant to a constant reward offset and to the reward's scale.
-  'q': b = 0, sigma = mean |R| (TD3+BC's normalisation). An offset in the rewards changes the
-    effective weights, and where Q varies little between actions relative to its size (long
-    horizons, door's Q of order 1e3) the value term is weak.
+  """Baseline b(s) = V_psi(s) [B] and scale sigma = mean |R - V_psi(s)| (scalar, the policy's
+  mean absolute advantage) of the normalised reward (R - b(s)) / sigma: invariant to a constant
+  reward offset and to the reward's scale, where TD3+BC's mean |Q| is not (docs/design-notes.md).
   Both are stop-gradient: they set units, they are not optimised.
   """
-  if cfg.value_scale == 'advantage':
-    baseline = apply.value(jax.lax.stop_gradient(value_params), observations)
-  else:
-    baseline = jnp.zeros_like(R)
+  baseline = apply.value(jax.lax.stop_gradient(value_params), observations)
   scale = jnp.mean(jnp.abs(R - baseline)) + _EPS
   return jax.lax.stop_gradient(baseline), jax.lax.stop_gradient(scale)
 
