@@ -79,10 +79,11 @@ class AgentConfig:
 # another value refuses. None was shown to matter by any result: use_prev_action fed a_prev to
 # V^chi (whose target does not depend on it); dir_target 'td' bootstrapped V^f, dir_objective
 # 'velocity' dropped Lemma 4.2's normalisation; value_scale 'q' (TD3+BC's mean |Q|) measured
-# worse; activation and time_dim were never varied.
+# worse; activation, time_dim and normalize_observations (off) were never varied.
 RETIRED_KEYS = {'agent.use_prev_action': False, 'agent.dir_target': 'mc',
                 'agent.dir_objective': 'direction', 'agent.activation': 'gelu',
-                'agent.time_dim': 16, 'agent.value_scale': 'advantage'}
+                'agent.time_dim': 16, 'agent.value_scale': 'advantage',
+                'normalize_observations': True}
 
 
 def _pop_dotted(tree: dict, dotted: str):
@@ -181,7 +182,6 @@ def base_config() -> ml_collections.ConfigDict:
   c.num_seeds = 8
   c.dataset = 'toy/bandit'  # an in-memory toy task or any local Minari dataset id
   c.reward_convention = 'none'  # 'none', 'locomotion' (IQL's 1000 / return range), 'sparse_shift'
-  c.normalize_observations = True  # statistics from the dataset, kept in the agent's state
   # Transitions with nan or inf in observations, actions, rewards or next observations: refused
   # (False) or dropped with a count (True).
   c.drop_nonfinite = False
@@ -328,7 +328,6 @@ def validate(config: ml_collections.ConfigDict, dataset_size: int | None = None)
   _one_of(config, 'agent.matmul_dtype', MATMUL_DTYPES)
   _one_of(config, 'progress_bar', (True, False))
   _one_of(config, 'toy_curves', (True, False))
-  _one_of(config, 'normalize_observations', (True, False))
   _one_of(config, 'drop_nonfinite', (True, False))
   _one_of(config, 'reward_convention', REWARD_CONVENTIONS)
   for key, (low, high, low_open, high_open) in FLOAT_BOUNDS.items():

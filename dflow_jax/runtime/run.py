@@ -97,8 +97,7 @@ def prepare(config: ml_collections.ConfigDict, log=print):
                       reward_convention=config.reward_convention,
                       drop_nonfinite=config.drop_nonfinite, log=log)
   validate(config, dataset_size=dataset.size)
-  stats = (normalization.from_observations(dataset.observations)
-           if config.normalize_observations else None)
+  stats = normalization.from_observations(dataset.observations)
   agent = Agent(agent_config(config.agent), dataset.observation_dim, dataset.action_dim, stats,
                 train.seeds_per_vmap(config))
   return dataset, agent
