@@ -76,7 +76,7 @@ class AgentConfig:
 
 # Keys that the runs of docs/results/ saved in config.json and that no longer exist: {key: the
 # value under which such a run is today's code}. They are dropped on reading; a run saved with
-# another value refuses. None was shown to matter by any result: use_prev_action fed a_prev to
+# another value refuses. No result showed any of them to help: use_prev_action fed a_prev to
 # V^chi (whose target does not depend on it); dir_target 'td' bootstrapped V^f, dir_objective
 # 'velocity' dropped Lemma 4.2's normalisation; value_scale 'q' (TD3+BC's mean |Q|) measured
 # worse; activation, time_dim and normalize_observations (off) were never varied.
