@@ -2,7 +2,7 @@
 import json
 import os
 
-# The targets, each computed from numbers measured in the same run.
+# The performance targets, each computed from numbers measured in the same run.
 TARGETS = {
     'toy_speedup': 5.0,  # toy, S = 8: chunked + vmapped total steps/s over the baseline's
     'door_speedup': 1.3,  # 4x256 at S = 1: chunked over per-step

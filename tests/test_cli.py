@@ -54,7 +54,7 @@ def test_validate_names_key_value_and_what_is_allowed():
 
 @pytest.mark.slow  # a whole run; `make test` stays under 10 minutes
 def test_dotted_overrides_reach_the_run(tmp_path):
-  """The issue's example command shape, shrunk to seconds."""
+  """The README's training command shape, shrunk to seconds."""
   proc = subprocess.run(
       [sys.executable, '-m', 'dflow_jax.main', '--config=experiments/toy.py',
        f'--workdir={tmp_path}', '--config.num_seeds=3', '--config.agent.variant=div',
