@@ -30,7 +30,8 @@ flags.DEFINE_integer('episodes', None, 'Episodes per seed (default: config.final
 flags.DEFINE_bool('video', False, 'Also write an MP4 of one episode per seed.')
 flags.DEFINE_bool('critic', False,
                   'Also check the critic: per seed, the correlation of Q(s, a) with the discounted '
-                  'Monte Carlo return of 4,096 dataset transitions, and their means; and Q of '
+                  'Monte Carlo return of 4,096 dataset transitions, and their means, and of its '
+                  'advantage Q(s, a) - V(s) with the G - V(s) that followed; and Q of '
                   'the policy\'s actions on 10 of its own episodes against the returns that '
                   'followed.')
 flags.DEFINE_string('out_dir', None,
@@ -278,21 +279,31 @@ def evaluate_in_memory_task(workdir: str, config, step: int | None, log=print,
 
 
 def critic_table(config, agent, states) -> str:
-  """Q against the dataset's Monte Carlo returns (critic_check), one line per seed."""
+  """Q against the dataset's Monte Carlo returns, and the critic's advantage against the one that
+  followed (critic_check), one line per seed."""
   import numpy as np
 
   from dflow_jax import data
   from dflow_jax.reporting import critic_check
   dataset = data.load(config.dataset, seed=config.seed, reward_convention=config.reward_convention,
                       drop_nonfinite=config.drop_nonfinite)
+  ranking = critic_check.advantage_against_returns(agent, states, dataset, config.agent.discount)
   check = critic_check.q_against_returns(agent, states, dataset, config.agent.discount)
   if check is None:
-    return 'critic: no transition has an uncut Monte Carlo return'
-  lines = [f'critic against Monte Carlo returns ({check["transitions"]} transitions, mean return '
-           f'{check["return_mean"]:.2f}):', 'seed  correlation  mean Q']
-  lines += [f'{seed:>4}  {c:>11.3f}  {q:>6.2f}'
-            for seed, (c, q) in enumerate(zip(check['correlation'], check['q_mean'], strict=True))]
-  lines.append(f'mean  {np.mean(check["correlation"]):>11.3f}  {np.mean(check["q_mean"]):>6.2f}')
+    lines = ['critic: no transition has an uncut Monte Carlo return (Q column: n/a)']
+    q_corr = q_mean = [float('nan')] * len(ranking['correlation'])
+  else:
+    lines = [f'critic against Monte Carlo returns ({check["transitions"]} transitions, mean '
+             f'return {check["return_mean"]:.2f}):']
+    q_corr, q_mean = check['correlation'], check['q_mean']
+  lines.append(f'advantage ranking: Q(s, a) - V(s) against the G - V(s) that followed, '
+               f'{ranking["transitions"]} transitions (near 0: the critic cannot rank the data\'s '
+               'actions)')
+  lines.append('seed  correlation  mean Q  advantage correlation')
+  rows = zip(q_corr, q_mean, ranking['correlation'], strict=True)
+  lines += [f'{seed:>4}  {c:>11.3f}  {q:>6.2f}  {a:>21.3f}' for seed, (c, q, a) in enumerate(rows)]
+  lines.append(f'mean  {np.mean(q_corr):>11.3f}  {np.mean(q_mean):>6.2f}  '
+               f'{np.mean(ranking["correlation"]):>21.3f}')
   return '\n'.join(lines)
 
 
