@@ -20,7 +20,8 @@ CONFIG_OPTIONS = {
 # use), and one where offline RL shows. Adroit pen-cloned: bc scores 70 at the cpu budget, where
 # DF-div gains 8 and FQL 20 (docs/results/adroit-cpu.md); door-human and door-cloned learn nothing, and
 # door-expert is at the expert already. umaze is the smallest maze.
-DEFAULT_TASKS = {'adroit': 'pen-cloned', 'pointmaze': 'umaze', 'gym_mujoco': 'hopper-mixed'}
+DEFAULT_TASKS = {'adroit': 'pen-cloned', 'pointmaze': 'umaze', 'gym_mujoco': 'hopper-mixed',
+                 'ogbench': 'cube-single-task2'}
 
 
 def parse_config_string(config_string: str | None, tasks, family: str) -> tuple[str, set]:

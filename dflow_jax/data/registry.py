@@ -10,6 +10,18 @@ import json
 POINTMAZE_SIZES = ('umaze', 'medium', 'large')
 ADROIT_TASKS = ('door', 'hammer', 'pen', 'relocate')
 MUJOCO_ENVS = {'halfcheetah': 'HalfCheetah-v5', 'hopper': 'Hopper-v5', 'walker2d': 'Walker2d-v5'}
+OGBENCH_ENVS = ('cube-single', 'cube-double', 'scene', 'puzzle-3x3')
+OGBENCH_TASKS = (1, 2, 3, 4, 5)
+
+
+def ogbench_play_id(env: str, subset: bool = False) -> str:
+  """The play data of an OGBench manipulation env (the `-subset` of 50 episodes for smoke runs)."""
+  return f'dflow/ogbench/{env}-play{"-subset" if subset else ""}-v0'
+
+
+def ogbench_singletask_id(env: str, task: int, subset: bool = False) -> str:
+  """That play data scored for one single-task goal."""
+  return ogbench_play_id(env, subset).replace('-v0', f'-singletask-task{task}-v0')
 
 
 def _regenerable() -> dict[str, tuple[str, tuple]]:
@@ -26,6 +38,11 @@ def _regenerable() -> dict[str, tuple[str, tuple]]:
   for name in MUJOCO_ENVS:
     ids[f'dflow/mujoco/{name}/expert-v0'] = ('mujoco_expert', (name,))
     ids[f'dflow/mujoco/{name}/mixed-v0'] = ('mujoco_mixed', (name,))
+  for env in OGBENCH_ENVS:
+    for subset in (False, True):
+      ids[ogbench_play_id(env, subset)] = ('ogbench_play', (env, subset))
+      for task in OGBENCH_TASKS:
+        ids[ogbench_singletask_id(env, task, subset)] = ('ogbench_singletask', (env, task, subset))
   return ids
 
 
@@ -54,6 +71,8 @@ def published_equivalent(dataset_id: str) -> str | None:
   if dataset_id.startswith('dflow/mujoco/'):
     candidate = dataset_id[len('dflow/'):]
     return None if candidate.endswith('/mixed-v0') else candidate
+  if dataset_id.startswith('dflow/ogbench/'):  # OGBench publishes .npz files, not Minari data
+    return None
   if dataset_id.startswith('dflow/'):
     return 'D4RL/' + dataset_id[len('dflow/'):]
   return None

@@ -14,6 +14,8 @@ class Episode:
   terminations: true ends (no bootstrap); truncations: time limits and success cut-offs.
   noise_level: the action-noise scale of the episode, for generators that vary it per episode
     (recorded in the dataset's metadata).
+  infos: per-state arrays stored beside the observations ([L + 1, ...] each; Minari's episode
+    infos), such as the simulator state a later relabelling reads.
   """
   observations: Any
   actions: np.ndarray  # [L, action_dim]
@@ -22,6 +24,7 @@ class Episode:
   truncations: np.ndarray  # [L] bool
   seed: int | None = None
   noise_level: float | None = None
+  infos: dict | None = None
 
   def __len__(self) -> int:
     return len(self.actions)

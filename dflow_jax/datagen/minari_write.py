@@ -13,7 +13,8 @@ import numpy as np
 from dflow_jax.data.minari_io import DFLOW_KEY, dataset_path
 from dflow_jax.datagen.episodes import Episode
 
-PACKAGES = ('dflow_jax', 'minari', 'gymnasium', 'gymnasium_robotics', 'mujoco', 'numpy', 'jax')
+PACKAGES = ('dflow_jax', 'minari', 'gymnasium', 'gymnasium_robotics', 'mujoco', 'numpy', 'jax',
+            'ogbench')
 
 
 def package_versions() -> dict:
@@ -35,7 +36,7 @@ def _buffer(index: int, episode: Episode):
       actions=np.asarray(episode.actions, np.float32),
       rewards=np.asarray(episode.rewards, np.float64),
       terminations=np.asarray(episode.terminations, bool),
-      truncations=np.asarray(episode.truncations, bool), infos={})
+      truncations=np.asarray(episode.truncations, bool), infos=dict(episode.infos or {}))
 
 
 @contextlib.contextmanager

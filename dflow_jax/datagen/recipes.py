@@ -164,10 +164,56 @@ def _mujoco_mixed(name: str) -> Recipe:
                   'expert), regenerated offline')
 
 
+def _ogbench_play(env: str, subset: bool) -> Recipe:
+  from dflow_jax.datagen import ogbench_play
+  episodes = ogbench_play.SUBSET_EPISODES if subset else ogbench_play.EPISODES
+  task = ogbench_play.DEFAULT_TASKS[env]
+  return Recipe(
+      episodes=lambda n, seed, progress: ogbench_play.generate_play(env, n, seed, progress),
+      make_env=lambda: ogbench_play.collection_env(env),
+      default_steps=episodes * ogbench_play.EPISODE_STEPS,
+      eval_env=_ogbench_eval_env(env, task),
+      reference_scores=dict,
+      description=f'OGBench {env} play data: its plan oracles chaining random tasks with smoothed '
+                  f'noise (OGBench play procedure), regenerated offline; no reward (relabelled per '
+                  f'task by the singletask datasets){_subset_note(subset, episodes)}')
+
+
+def _ogbench_eval_env(env: str, task: int) -> dict:
+  from dflow_jax.datagen import ogbench_play
+  return {'family': 'ogbench', 'env': ogbench_play.singletask_env_id(env, task),
+          'score': 'success'}
+
+
+def _subset_note(subset: bool, episodes: int) -> str:
+  return f'; a SUBSET of {episodes} episodes for smoke runs, not the published size' if subset \
+      else ''
+
+
+def _ogbench_singletask(env: str, task: int, subset: bool) -> Recipe:
+  from dflow_jax.datagen import first_use, ogbench_play
+  play_id = registry.ogbench_play_id(env, subset)
+  episodes = ogbench_play.SUBSET_EPISODES if subset else ogbench_play.EPISODES
+
+  def relabelled(n, seed, progress):
+    first_use.obtain(play_id)  # the play data, made first where it is not local
+    return ogbench_play.generate_singletask(env, task, play_id, progress)
+  return Recipe(
+      episodes=relabelled,
+      make_env=lambda: ogbench_play.singletask_env(env, task),
+      default_steps=episodes * ogbench_play.EPISODE_STEPS, fixed_size=True,
+      eval_env=_ogbench_eval_env(env, task),
+      reference_scores=dict,
+      description=f'OGBench {env} task {task}: {play_id} with the rewards and terminals of '
+                  f'{ogbench_play.singletask_env_id(env, task)}, regenerated offline'
+                  f'{_subset_note(subset, episodes)}')
+
+
 _RECIPE_KINDS = {'pointmaze': _pointmaze, 'adroit_expert': _adroit_expert,
                  'door_human': _door_human, 'adroit_cloned': _adroit_cloned,
                  'adroit_mixed': _adroit_mixed,
-                 'mujoco_expert': _mujoco_expert, 'mujoco_mixed': _mujoco_mixed}
+                 'mujoco_expert': _mujoco_expert, 'mujoco_mixed': _mujoco_mixed,
+                 'ogbench_play': _ogbench_play, 'ogbench_singletask': _ogbench_singletask}
 # dataset id -> () -> its Recipe
 BUILDERS: dict[str, Callable[[], Recipe]] = {
     name: functools.partial(_RECIPE_KINDS[kind], *args)

@@ -20,18 +20,23 @@ from dflow_jax.reporting import scores
 
 
 class FirstEpisodes:
-  """Per env, the return and length of its first episode; what follows its first end (the
-  autoreset step and any later episode) is ignored."""
+  """Per env, the return and length of its first episode, and whether the env reported
+  `success` in it; what follows its first end (the autoreset step and any later episode) is
+  ignored."""
 
   def __init__(self, num_envs: int):
     self.returns = np.zeros(num_envs)
     self.lengths = np.zeros(num_envs, np.int64)
+    self.successes = np.zeros(num_envs, bool)
     self.done = np.zeros(num_envs, bool)
 
-  def record(self, rewards, terminated, truncated) -> None:
+  def record(self, rewards, terminated, truncated, infos=None) -> None:
     running = ~self.done
     self.returns += np.where(running, rewards, 0.0)
     self.lengths += running
+    if infos and 'success' in infos:  # the envs that say so (OGBench, gymnasium-robotics)
+      reported = infos.get('_success', np.ones_like(running))
+      self.successes |= running & reported & np.asarray(infos['success'], bool)
     self.done |= running & (np.asarray(terminated) | np.asarray(truncated))
 
   @property
@@ -43,6 +48,7 @@ class FirstEpisodes:
 class Rollouts:
   returns: np.ndarray  # [N] first-episode returns
   lengths: np.ndarray  # [N]
+  successes: np.ndarray  # [N] bool: the env reported success during the first episode
   inference_s: float  # seconds in the policy after its first call (with the device round trip)
   first_call_s: float  # the policy's first call, which compiles it when it is new
   simulation_s: float  # seconds in env.step
@@ -62,16 +68,16 @@ def run_first_episodes(envs: gym.vector.VectorEnv, policy, env_seed: int) -> Rol
     start = time.perf_counter()
     actions = policy(observations, step)
     acted = time.perf_counter()
-    observations, rewards, terminated, truncated, _ = envs.step(actions)
+    observations, rewards, terminated, truncated, infos = envs.step(actions)
     if step == 0:
       first_call_s = acted - start
     else:
       inference_s += acted - start
     simulation_s += time.perf_counter() - acted
-    episodes.record(rewards, terminated, truncated)
+    episodes.record(rewards, terminated, truncated, infos)
     step += 1
-  return Rollouts(episodes.returns, episodes.lengths, inference_s, first_call_s, simulation_s,
-                  step)
+  return Rollouts(episodes.returns, episodes.lengths, episodes.successes, inference_s,
+                  first_call_s, simulation_s, step)
 
 
 def agent_policy(agent, states, num_seeds: int, action_space: gym.spaces.Box, action_seed: int,
@@ -114,7 +120,9 @@ def evaluate(agent, states, recipe: dict, episodes: int, env_seed: int, action_s
              refs: tuple[float, float] | None = None, behavior: bool = False,
              batch_envs: int = 0, first_seed: int = 0,
              of_seeds: int | None = None) -> dict:
-  """`episodes` episodes of each seed's policy: returns, lengths (and normalized) [S, E].
+  """`episodes` episodes of each seed's policy: returns, lengths (and normalized) [S, E]. A
+  recipe scored by success (OGBench's: `'score': 'success'`) also gives successes, and is
+  normalized as 100 per successful episode, the success rate in percent; any other by `refs`.
 
   At most `batch_envs` envs exist at once (0: all S*E); the scores are the same for any size.
   `first_seed`, `of_seeds`: these S seeds are seeds first_seed.. of a run of `of_seeds`; they
@@ -138,12 +146,17 @@ def evaluate(agent, states, recipe: dict, episodes: int, env_seed: int, action_s
   first = batches[0]
   result = {'returns': np.concatenate([b.returns for b in batches]).reshape(num_seeds, episodes),
             'lengths': np.concatenate([b.lengths for b in batches]).reshape(num_seeds, episodes),
+
             # later batches' first calls reuse the compiled policy: ordinary inference
             'inference_s': sum(b.inference_s for b in batches)
                            + sum(b.first_call_s for b in batches[1:]),
             'first_call_s': first.first_call_s,
             'simulation_s': sum(b.simulation_s for b in batches),
             'vector_steps': sum(b.vector_steps for b in batches)}
-  if refs is not None:
+  if recipe.get('score') == 'success':
+    result['successes'] = np.concatenate([b.successes for b in batches]).reshape(num_seeds,
+                                                                                 episodes)
+    result['normalized'] = 100.0 * result['successes']
+  elif refs is not None:
     result['normalized'] = scores.normalized(result['returns'], *refs)
   return result

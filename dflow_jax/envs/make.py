@@ -42,6 +42,10 @@ def make_eval_env(recipe: dict, **kwargs) -> gym.Env:
     return adroit_fixes.make_adroit_env(recipe['task'], **kwargs)
   if family == 'mujoco':
     return gym.make(recipe['env'], **kwargs)
+  if family == 'ogbench':  # a single-task manipulation env; its episode ends at success
+    from dflow_jax.envs.ogbench_envs import register
+    register()
+    return gym.make(recipe['env'], **kwargs)
   if family == 'env_spec':  # a dataset Minari recorded: its env as the spec it stored
     env = remove_maze_file(gym.make(gym.envs.registration.EnvSpec.from_json(recipe['spec']),
                                     **kwargs))

@@ -136,7 +136,7 @@ class Evaluator:
     return result
 
 
-_PER_AGENT = ('returns', 'lengths', 'normalized')
+_PER_AGENT = ('returns', 'lengths', 'normalized', 'successes')
 
 
 def setting_result(result: dict, setting: int, num_seeds: int) -> dict:
@@ -211,8 +211,9 @@ def summary_text(result: dict) -> str:
   acting = 'behaviour flow' if result['behavior'] else 'policy'
   a = agg['aggregate']
   steps = result['vector_steps']
+  scored = ' (normalized: the success rate in %)' if 'successes' in result else ''
   return '\n'.join([
-      f'{acting} at step {result["step"]}, {result["episodes"]} episodes per seed:',
+      f'{acting} at step {result["step"]}, {result["episodes"]} episodes per seed{scored}:',
       per_seed_table(means, list(means)),
       f'over the {num_seeds} per-seed means (IQM: interquartile mean; CI: 95% percentile '
       f'bootstrap over seeds):',

@@ -1,0 +1,202 @@
+"""OGBench manipulation play data, regenerated offline with the oracles the ogbench package ships.
+
+Procedure (OGBench's `play` datasets, as its data-generation script documents them): the env
+in `data_collection` mode, never terminating at a goal, with a time limit of 1,001 steps; each
+episode resets (random arm pose and objects; scene also random buttons, drawer and window) and
+hands the task the env drew to its plan oracle, whose open-loop plan carries smoothed Gaussian
+noise (`noise` 0.1, `noise_smoothing` 0.5); whenever a plan runs out the env draws a new target
+and the matching oracle plans again, so one episode chains many tasks. cube-double stacks with a
+per-episode probability drawn from U[0, 0.25]; scene retries an episode whose cube leaves the
+visible table; puzzle's button oracle keeps the gripper closed. 1,000 episodes: 1,001,000 steps.
+
+Every episode k is seeded (env reset seed + k, numpy's global stream for the oracles' noise,
+which they draw from it), so a seed reproduces a dataset; the published files were made
+unseeded, so ours are a regeneration, not a copy. The play data has no reward: `relabel` scores
+its states for one of OGBench's single-task goals (`*-singletask-taskN`): reward = (subtasks
+done) - (subtasks), terminal where all are done, both of the state s_t before the step, as
+ogbench 1.2's single-task envs count them (success_timing 'pre').
+"""
+from collections.abc import Callable, Iterator
+
+import numpy as np
+
+from dflow_jax.datagen.episodes import Episode
+from dflow_jax.envs.ogbench_envs import register as _register
+
+ENVS = ('cube-single', 'cube-double', 'scene', 'puzzle-3x3')
+# OGBench's default task of each env (its `*-singletask-v0` id), the one FQL's tables report.
+DEFAULT_TASKS = {'cube-single': 2, 'cube-double': 2, 'scene': 2, 'puzzle-3x3': 4}
+TASKS = (1, 2, 3, 4, 5)
+EPISODE_STEPS = 1001
+EPISODES = 1000
+SUBSET_EPISODES = 50  # the `-subset` datasets: smoke runs and tests, labelled as such
+PLAN_NOISE, PLAN_NOISE_SMOOTHING = 0.1, 0.5
+NOISE_OFFSET = 7000  # numpy's global seed of episode k is NOISE_OFFSET + seed + k
+OBJECT_QPOS, CUBE_QPOS = 14, 7  # qpos: arm and gripper first, then 7 numbers (xyz, quat) a cube
+SUCCESS_DISTANCE = 0.04  # a cube, drawer or window within this of its target
+
+
+def collection_env(env_name: str, max_episode_steps: int = EPISODE_STEPS):
+  import gymnasium as gym
+  _register()
+  return gym.make(f'{env_name}-v0', terminate_at_goal=False, mode='data_collection',
+                  max_episode_steps=max_episode_steps)
+
+
+def singletask_env_id(env_name: str, task: int) -> str:
+  return f'{env_name}-singletask-task{task}-v0'
+
+
+def singletask_env(env_name: str, task: int, **kwargs):
+  import gymnasium as gym
+  _register()
+  return gym.make(singletask_env_id(env_name, task), **kwargs)
+
+
+def _oracles(env_name: str, env) -> dict:
+  from ogbench.manipspace.oracles.plan.button_plan import ButtonPlanOracle
+  from ogbench.manipspace.oracles.plan.cube_plan import CubePlanOracle
+  from ogbench.manipspace.oracles.plan.drawer_plan import DrawerPlanOracle
+  from ogbench.manipspace.oracles.plan.window_plan import WindowPlanOracle
+  noise = dict(noise=PLAN_NOISE, noise_smoothing=PLAN_NOISE_SMOOTHING)
+  if env_name.startswith('cube'):
+    return {'cube': CubePlanOracle(env=env, **noise)}
+  if env_name == 'scene':
+    return {'cube': CubePlanOracle(env=env, **noise), 'button': ButtonPlanOracle(env=env, **noise),
+            'drawer': DrawerPlanOracle(env=env, **noise),
+            'window': WindowPlanOracle(env=env, **noise)}
+  if env_name.startswith('puzzle'):
+    return {'button': ButtonPlanOracle(env=env, gripper_always_closed=True, **noise)}
+  raise ValueError(f'unknown OGBench manipulation env {env_name!r}; expected one of {ENVS}')
+
+
+def _stack_probability(env_name: str) -> float:
+  return float(np.random.uniform(0.0, 0.25)) if env_name == 'cube-double' else 0.0
+
+
+def _scene_healthy(qpos: np.ndarray) -> bool:
+  """The cube stays on the visible table: not past y 0.29, nor past y -0.3 unless in the drawer
+  (height 0.06 to 0.08), as OGBench's scene data keeps it."""
+  xyz = qpos[:, OBJECT_QPOS:OBJECT_QPOS + 3]
+  outside_right = (xyz[:, 1] >= 0.29).any()
+  outside_left = ((xyz[:, 1] <= -0.3) & ((xyz[:, 2] < 0.06) | (xyz[:, 2] > 0.08))).any()
+  return not (outside_right or outside_left)
+
+
+def _state_infos(info: dict) -> dict:
+  """What relabelling a state needs: its qpos, and button states where the env has buttons."""
+  kept = {'qpos': np.asarray(info['qpos'], np.float64)}
+  if 'button_states' in info:
+    kept['button_states'] = np.asarray(info['button_states'], np.int64)
+  return kept
+
+
+def play_episode(env, oracles: dict, env_name: str, steps: int, reset_seed: int) -> Episode:
+  """One play episode of `steps` steps from env.reset(seed=reset_seed); the oracles draw their
+  noise from numpy's global stream as it stands."""
+  ob, info = env.reset(seed=reset_seed)
+  stack = _stack_probability(env_name)
+  oracle = oracles[info['privileged/target_task']]
+  oracle.reset(ob, info)
+  observations, actions, infos = [ob], [], [_state_infos(info)]
+  for _ in range(steps):
+    # stepped as stored (float32), so that the recorded actions replay to the recorded states
+    action = np.clip(oracle.select_action(ob, info), -1.0, 1.0).astype(np.float32)
+    ob, _, _, _, info = env.step(action)
+    observations.append(ob)
+    actions.append(action)
+    infos.append(_state_infos(info))
+    if oracle.done:  # the plan ran out: the env draws the next target
+      target_ob, target_info = env.unwrapped.set_new_target(p_stack=stack)
+      oracle = oracles[target_info['privileged/target_task']]
+      oracle.reset(target_ob, target_info)
+  truncations = np.zeros(steps, bool)
+  truncations[-1] = True
+  return Episode(np.asarray(observations, np.float32), np.asarray(actions),
+                 np.zeros(steps), np.zeros(steps, bool), truncations, reset_seed,
+                 infos={key: np.stack([i[key] for i in infos]) for key in infos[0]})
+
+
+def generate_play(env_name: str, num_steps: int = EPISODES * EPISODE_STEPS, seed: int = 0,
+                  progress: Callable[[int], None] | None = None) -> Iterator[Episode]:
+  """Episodes of EPISODE_STEPS steps (the last one shorter) until `num_steps` are recorded.
+  Episode k resets with seed + k + (scene's retries so far) and seeds numpy's global stream with
+  NOISE_OFFSET + that number."""
+  env = collection_env(env_name)
+  oracles = _oracles(env_name, env)
+  done = attempt = 0
+  try:
+    while done < num_steps:
+      steps = min(EPISODE_STEPS, num_steps - done)
+      np.random.seed(NOISE_OFFSET + seed + attempt)
+      episode = play_episode(env, oracles, env_name, steps, seed + attempt)
+      attempt += 1
+      if env_name == 'scene' and not _scene_healthy(episode.infos['qpos']):
+        continue
+      done += steps
+      if progress is not None:
+        progress(steps)
+      yield episode
+  finally:
+    env.close()
+
+
+def task_targets(env_name: str, task: int) -> dict:
+  """The goal of `task` as the single-task env sets it on reset: cube target positions, button
+  states, drawer and window positions (those the env has)."""
+  env = singletask_env(env_name, task)
+  env.reset(seed=0)
+  inner = env.unwrapped
+  targets = {}
+  if hasattr(inner, '_cube_target_mocap_ids'):
+    targets['cubes'] = np.array([inner._data.mocap_pos[i] for i in inner._cube_target_mocap_ids])
+  if hasattr(inner, '_target_button_states'):
+    targets['buttons'] = np.asarray(inner._target_button_states).copy()
+  if env_name == 'scene':
+    targets['drawer'] = float(inner._target_drawer_pos)
+    targets['window'] = float(inner._target_window_pos)
+    targets['drawer_qpos'] = OBJECT_QPOS + CUBE_QPOS * inner._num_cubes + inner._num_buttons
+  env.close()
+  return targets
+
+
+def subtask_successes(targets: dict, qpos: np.ndarray, button_states=None) -> np.ndarray:
+  """[N, subtasks] bool: which parts of the goal each state meets (cubes, buttons, drawer,
+  window, in that order)."""
+  parts = []
+  if 'cubes' in targets:
+    cubes = np.stack([qpos[:, OBJECT_QPOS + CUBE_QPOS * i:OBJECT_QPOS + CUBE_QPOS * i + 3]
+                      for i in range(len(targets['cubes']))], axis=1)
+    parts.append(np.linalg.norm(cubes - targets['cubes'], axis=-1) <= SUCCESS_DISTANCE)
+  if 'buttons' in targets:
+    parts.append(np.asarray(button_states) == targets['buttons'])
+  if 'drawer' in targets:
+    drawer = targets['drawer_qpos']
+    parts.append((np.abs(qpos[:, drawer] - targets['drawer']) <= SUCCESS_DISTANCE)[:, None])
+    parts.append((np.abs(qpos[:, drawer + 1] - targets['window']) <= SUCCESS_DISTANCE)[:, None])
+  return np.concatenate(parts, axis=-1)
+
+
+def relabel(targets: dict, infos: dict) -> tuple[np.ndarray, np.ndarray]:
+  """(rewards, terminals) of an episode's L steps from its L + 1 state infos: each step's of the
+  state it starts from (s_t), as ogbench's single-task envs score a step."""
+  successes = subtask_successes(targets, infos['qpos'][:-1],
+                                None if 'button_states' not in infos else
+                                infos['button_states'][:-1])
+  rewards = successes.sum(axis=-1) - successes.shape[-1]
+  return rewards.astype(np.float64), successes.all(axis=-1)
+
+
+def generate_singletask(env_name: str, task: int, play_id: str,
+                        progress: Callable[[int], None] | None = None) -> Iterator[Episode]:
+  """The local play dataset `play_id` with the rewards and terminals of `task`; episodes keep
+  their boundaries (a play episode goes on past a success, so terminals also fall inside)."""
+  import minari
+  targets = task_targets(env_name, task)
+  for played in minari.load_dataset(play_id).iterate_episodes():
+    infos = {key: np.asarray(value) for key, value in played.infos.items()}
+    rewards, terminals = relabel(targets, infos)
+    if progress is not None:
+      progress(len(rewards))
+    yield Episode(np.asarray(played.observations, np.float32), np.asarray(played.actions),
+                  rewards, terminals, np.asarray(played.truncations, bool), None)
