@@ -10,6 +10,13 @@ With `quick` the data is the 50-episode `-subset`, labelled so in its dataset id
   python -m dflow_jax.main --config=experiments/ogbench.py:cube-single-task1,quick   # a smoke run
   python -m dflow_jax.main --config=experiments/ogbench.py:scene-task2 --config.agent.variant=fql \
       --config.agent.alpha=300                                                     # FQL_ALPHA
+
+A results row (bc, DF-div, DF-dir, FQL and IFQL from one pre-training; FQL's four settings around
+its published alpha, so that its all-settings table also holds the published one):
+
+  PRE=10000 DF=5000 FQL_SWEEP=--config.sweep.agent.alpha=100,300,1000,3000 \
+      bash experiments/results_row.sh ogbench.py:cube-single-task2 \
+      dflow/ogbench/cube-single-play-singletask-task2-v0 runs/ogbench/cube-single
 """
 from dflow_jax.config import ConfigError
 from dflow_jax.data import registry
