@@ -129,3 +129,43 @@ def test_a_generated_subset_loads_with_its_task_rewards_and_eval_env(tmp_path, m
   np.testing.assert_array_equal(np.asarray(loaded.rewards), rewards)
   np.testing.assert_array_equal(np.asarray(loaded.terminals), terminals)
   assert np.asarray(loaded.timeouts)[-1] == 1 and np.all(np.asarray(loaded.rewards) <= 0)
+
+
+def _published_layout(episodes) -> dict:
+  """Episodes as OGBench's .npz play files lay them out: one row per step (the state before
+  it), the last row of each episode marked by `terminals`."""
+  rows = {'observations': [], 'actions': [], 'terminals': [], 'qpos': []}
+  for episode in episodes:
+    length = len(episode.actions)
+    rows['observations'].append(episode.observations[:length])
+    rows['actions'].append(episode.actions)
+    rows['terminals'].append(np.arange(length) == length - 1)
+    rows['qpos'].append(episode.infos['qpos'][:length])
+  return {key: np.concatenate(value) for key, value in rows.items()}
+
+
+def test_a_published_file_loads_with_ogbenchs_loader_and_the_same_task_rewards(tmp_path,
+                                                                                monkeypatch):
+  from dflow_jax import data
+  from dflow_jax.data import ogbench_files
+  episodes = list(ogbench_play.generate_play('cube-single', 240, seed=4))  # 1 episode
+  monkeypatch.setenv('OGBENCH_DATASETS', str(tmp_path))
+  name = 'ogbench:cube-single-play-singletask-task3-v0'
+  with pytest.raises(data.DatasetError, match='ogbench.download_datasets.*datagen generate '
+                     'dflow/ogbench/cube-single-play-singletask-task3-v0'):
+    data.load(name)
+  np.savez(tmp_path / 'cube-single-play-v0.npz', **_published_layout(episodes))
+  loaded = data.load(name)
+  episode = episodes[0]
+  assert loaded.size == 239  # the last state has no action after it in the file
+  np.testing.assert_allclose(np.asarray(loaded.observations), episode.observations[:239])
+  np.testing.assert_allclose(np.asarray(loaded.next_observations), episode.observations[1:240])
+  rewards, terminals = ogbench_play.relabel(ogbench_play.task_targets('cube-single', 3),
+                                            {'qpos': episode.infos['qpos'][:240]})
+  np.testing.assert_array_equal(np.asarray(loaded.rewards), rewards)
+  np.testing.assert_array_equal(np.asarray(loaded.terminals), terminals)
+  assert np.asarray(loaded.timeouts)[-1] == 1 and np.asarray(loaded.timeouts)[:-1].sum() == 0
+  assert data.metadata(name)['eval_env']['env'] == 'cube-single-singletask-task3-v0'
+  assert ogbench_files.parse('ogbench:puzzle-3x3-play-singletask-v0') == ('puzzle-3x3', 4)
+  with pytest.raises(data.DatasetError, match='not an OGBench manipulation'):
+    data.load('ogbench:antmaze-large-navigate-singletask-v0')

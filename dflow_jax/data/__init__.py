@@ -6,7 +6,7 @@ from typing import NamedTuple
 import jax.numpy as jnp
 import numpy as np
 
-from dflow_jax.data import finite, minari_io, registry, toy
+from dflow_jax.data import finite, minari_io, ogbench_files, registry, toy
 from dflow_jax.data.rewards import apply_convention, convention_transform
 from dflow_jax.data.transitions import Transitions
 from dflow_jax.errors import DatasetError
@@ -57,6 +57,12 @@ def load(name: str, seed: int = 0, reward_convention: str = 'none', drop_nonfini
     if kept is arrays:
       return generated
     return Transitions(**{key: jnp.asarray(value) for key, value in kept.items()})
+  if ogbench_files.is_ogbench(name):  # OGBench's own published file, where it is here
+    arrays = finite.check_or_drop(name, ogbench_files.read_transitions(name), drop_nonfinite, log)
+    starts = np.flatnonzero(np.concatenate([[1.0], arrays['timeouts'][:-1]]))
+    returns = np.add.reduceat(arrays['rewards'], starts) if len(starts) else []
+    arrays['rewards'] = apply_convention(arrays['rewards'], returns, reward_convention)
+    return Transitions(**{key: jnp.asarray(value) for key, value in arrays.items()})
   if '/' not in name or name.startswith('toy/'):
     raise DatasetError(f'unknown dataset {name!r}: use a toy task '
                        f'({", ".join(sorted(IN_MEMORY))}) or a Minari id such as '
@@ -90,6 +96,8 @@ def metadata(name: str) -> dict:
   """
   if name in IN_MEMORY:
     return {}
+  if ogbench_files.is_ogbench(name):
+    return {'eval_env': ogbench_files.eval_env(name), 'reference_scores': {}}
   with _readable(name):
     minari_meta = minari_io.read_metadata(name)
   if minari_io.DFLOW_KEY in minari_meta:

@@ -123,6 +123,9 @@ def recipe_from_env_spec(minari_metadata: dict) -> dict | None:
 
 def missing_message(dataset_id: str, root) -> str:
   """One line: why `dataset_id` is not here and the command that makes it (if any)."""
+  if dataset_id.startswith('ogbench:'):
+    from dflow_jax.data import ogbench_files
+    return ogbench_files.missing_message(dataset_id)
   where = f'{dataset_id!r} is not in {root} (MINARI_DATASETS_PATH)'
   download = NOT_REPRODUCIBLE.get(dataset_id, dataset_id)
   if download in NOT_REPRODUCIBLE.values():

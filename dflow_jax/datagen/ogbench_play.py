@@ -11,29 +11,30 @@ visible table; puzzle's button oracle keeps the gripper closed. 1,000 episodes: 
 
 Every episode k is seeded (env reset seed + k, numpy's global stream for the oracles' noise,
 which they draw from it), so a seed reproduces a dataset; the published files were made
-unseeded, so ours are a regeneration, not a copy. The play data has no reward: `relabel` scores
-its states for one of OGBench's single-task goals (`*-singletask-taskN`): reward = (subtasks
-done) - (subtasks), terminal where all are done, both of the state s_t before the step, as
-ogbench 1.2's single-task envs count them (success_timing 'pre').
+unseeded, so ours are a regeneration, not a copy. The play data has no reward: the single-task
+datasets score its states for one goal (envs/ogbench_envs.relabel).
 """
 from collections.abc import Callable, Iterator
 
 import numpy as np
 
 from dflow_jax.datagen.episodes import Episode
+from dflow_jax.envs.ogbench_envs import (  # noqa: F401 (re-exported for the recipes and tests)
+  DEFAULT_TASKS,
+  ENVS,
+  OBJECT_QPOS,
+  relabel,
+  singletask_env,
+  singletask_env_id,
+  task_targets,
+)
 from dflow_jax.envs.ogbench_envs import register as _register
 
-ENVS = ('cube-single', 'cube-double', 'scene', 'puzzle-3x3')
-# OGBench's default task of each env (its `*-singletask-v0` id), the one FQL's tables report.
-DEFAULT_TASKS = {'cube-single': 2, 'cube-double': 2, 'scene': 2, 'puzzle-3x3': 4}
-TASKS = (1, 2, 3, 4, 5)
 EPISODE_STEPS = 1001
 EPISODES = 1000
 SUBSET_EPISODES = 50  # the `-subset` datasets: smoke runs and tests, labelled as such
 PLAN_NOISE, PLAN_NOISE_SMOOTHING = 0.1, 0.5
 NOISE_OFFSET = 7000  # numpy's global seed of episode k is NOISE_OFFSET + seed + k
-OBJECT_QPOS, CUBE_QPOS = 14, 7  # qpos: arm and gripper first, then 7 numbers (xyz, quat) a cube
-SUCCESS_DISTANCE = 0.04  # a cube, drawer or window within this of its target
 
 
 def collection_env(env_name: str, max_episode_steps: int = EPISODE_STEPS):
@@ -41,16 +42,6 @@ def collection_env(env_name: str, max_episode_steps: int = EPISODE_STEPS):
   _register()
   return gym.make(f'{env_name}-v0', terminate_at_goal=False, mode='data_collection',
                   max_episode_steps=max_episode_steps)
-
-
-def singletask_env_id(env_name: str, task: int) -> str:
-  return f'{env_name}-singletask-task{task}-v0'
-
-
-def singletask_env(env_name: str, task: int, **kwargs):
-  import gymnasium as gym
-  _register()
-  return gym.make(singletask_env_id(env_name, task), **kwargs)
 
 
 def _oracles(env_name: str, env) -> dict:
@@ -139,52 +130,6 @@ def generate_play(env_name: str, num_steps: int = EPISODES * EPISODE_STEPS, seed
       yield episode
   finally:
     env.close()
-
-
-def task_targets(env_name: str, task: int) -> dict:
-  """The goal of `task` as the single-task env sets it on reset: cube target positions, button
-  states, drawer and window positions (those the env has)."""
-  env = singletask_env(env_name, task)
-  env.reset(seed=0)
-  inner = env.unwrapped
-  targets = {}
-  if hasattr(inner, '_cube_target_mocap_ids'):
-    targets['cubes'] = np.array([inner._data.mocap_pos[i] for i in inner._cube_target_mocap_ids])
-  if hasattr(inner, '_target_button_states'):
-    targets['buttons'] = np.asarray(inner._target_button_states).copy()
-  if env_name == 'scene':
-    targets['drawer'] = float(inner._target_drawer_pos)
-    targets['window'] = float(inner._target_window_pos)
-    targets['drawer_qpos'] = OBJECT_QPOS + CUBE_QPOS * inner._num_cubes + inner._num_buttons
-  env.close()
-  return targets
-
-
-def subtask_successes(targets: dict, qpos: np.ndarray, button_states=None) -> np.ndarray:
-  """[N, subtasks] bool: which parts of the goal each state meets (cubes, buttons, drawer,
-  window, in that order)."""
-  parts = []
-  if 'cubes' in targets:
-    cubes = np.stack([qpos[:, OBJECT_QPOS + CUBE_QPOS * i:OBJECT_QPOS + CUBE_QPOS * i + 3]
-                      for i in range(len(targets['cubes']))], axis=1)
-    parts.append(np.linalg.norm(cubes - targets['cubes'], axis=-1) <= SUCCESS_DISTANCE)
-  if 'buttons' in targets:
-    parts.append(np.asarray(button_states) == targets['buttons'])
-  if 'drawer' in targets:
-    drawer = targets['drawer_qpos']
-    parts.append((np.abs(qpos[:, drawer] - targets['drawer']) <= SUCCESS_DISTANCE)[:, None])
-    parts.append((np.abs(qpos[:, drawer + 1] - targets['window']) <= SUCCESS_DISTANCE)[:, None])
-  return np.concatenate(parts, axis=-1)
-
-
-def relabel(targets: dict, infos: dict) -> tuple[np.ndarray, np.ndarray]:
-  """(rewards, terminals) of an episode's L steps from its L + 1 state infos: each step's of the
-  state it starts from (s_t), as ogbench's single-task envs score a step."""
-  successes = subtask_successes(targets, infos['qpos'][:-1],
-                                None if 'button_states' not in infos else
-                                infos['button_states'][:-1])
-  rewards = successes.sum(axis=-1) - successes.shape[-1]
-  return rewards.astype(np.float64), successes.all(axis=-1)
 
 
 def generate_singletask(env_name: str, task: int, play_id: str,
