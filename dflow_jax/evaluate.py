@@ -187,7 +187,7 @@ def evaluate_workdir(workdir: str, step: int | None = None, episodes: int | None
     if num_samples is not None:  # acting only: the state's shapes do not depend on it
       config.agent.num_samples = num_samples
     return evaluate_in_memory_task(workdir, config, step, log, critic, setting, out)
-  if not minari_io.is_local(config.dataset):
+  if not data.is_local(config.dataset):
     raise data.DatasetError(registry.missing_message(config.dataset, minari_io.datasets_root()))
   meta = data.metadata(config.dataset)
   recipe, reason = evaluator.eval_recipe(config.dataset, meta)

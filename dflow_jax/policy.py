@@ -73,7 +73,7 @@ def load(workdir: str, step: int | None = None) -> Policy:
   recipe = None
   if config.dataset not in data.IN_MEMORY:
     recipe, _ = evaluator.eval_recipe(config.dataset, data.metadata(config.dataset)) \
-        if data.minari_io.is_local(config.dataset) else (None, None)
+        if data.is_local(config.dataset) else (None, None)
   # The agent's dimensions: from its eval env where there is one, else from the dataset.
   agent = evaluate.build_agent(config, recipe) if recipe else run.prepare(config)[1]
   step, states = evaluate.restore_states(workdir, config, agent, step)

@@ -9,7 +9,10 @@ import pytest
 pytest.importorskip('ogbench')
 
 from dflow_jax.datagen import ogbench_play  # noqa: E402
-from dflow_jax.envs import evaluation  # noqa: E402
+from dflow_jax.envs import (
+  evaluation,  # noqa: E402
+  ogbench_envs,  # noqa: E402
+)
 
 
 @pytest.mark.parametrize('env_name', ['cube-single', 'puzzle-3x3'])
@@ -39,7 +42,7 @@ def test_the_generator_is_seeded():
 def _solved_env(env_name: str, task: int):
   """The single-task env whose episodes start at the goal (its task table's start replaced by
   the goal): its first step reports success."""
-  env = ogbench_play.singletask_env(env_name, task)
+  env = ogbench_envs.singletask_env(env_name, task)
   info = env.unwrapped.task_infos[task - 1]
   for key in list(info):
     if key.startswith('init'):
@@ -64,12 +67,12 @@ def _states(env, steps: int, solved: bool, seed: int = 0):
 
 @pytest.mark.parametrize('env_name,task', [('cube-single', 2), ('scene', 2), ('puzzle-3x3', 4)])
 def test_the_relabelled_rewards_are_the_single_task_envs_own(env_name, task):
-  targets = ogbench_play.task_targets(env_name, task)
+  targets = ogbench_envs.task_targets(env_name, task)
   for solved in (False, True):
-    env = _solved_env(env_name, task) if solved else ogbench_play.singletask_env(env_name, task)
+    env = _solved_env(env_name, task) if solved else ogbench_envs.singletask_env(env_name, task)
     infos, rewards, ends = _states(env, 40, solved)
     env.close()
-    relabelled, terminals = ogbench_play.relabel(targets, infos)
+    relabelled, terminals = ogbench_envs.relabel(targets, infos)
     np.testing.assert_array_equal(relabelled, rewards)
     # The env's first step reads a success flag its reset does not set, so it ends a step after
     # a start at the goal; from then on its terminations are the goal's.
@@ -82,7 +85,7 @@ def test_the_success_rate_counted_is_the_one_the_env_reports():
   """Two of four envs start at the goal; the evaluation counts their success as the env's own
   info['success'] says, and scores 100 for each and 0 for the others."""
   env_name, task = 'cube-single', 2
-  makers = [functools.partial(_solved_env if i % 2 == 0 else ogbench_play.singletask_env,
+  makers = [functools.partial(_solved_env if i % 2 == 0 else ogbench_envs.singletask_env,
                               env_name, task) for i in range(4)]
   rng = np.random.default_rng(0)
   actions = rng.uniform(-1, 1, (250, 4, 5)).astype(np.float32)
@@ -124,7 +127,7 @@ def test_a_generated_subset_loads_with_its_task_rewards_and_eval_env(tmp_path, m
   assert 'a SUBSET of 50 episodes' in data.minari_io.read_metadata(task)['description']
   import minari
   played, = minari.load_dataset(play).iterate_episodes()
-  rewards, terminals = ogbench_play.relabel(ogbench_play.task_targets('cube-single', 2),
+  rewards, terminals = ogbench_envs.relabel(ogbench_envs.task_targets('cube-single', 2),
                                             {k: np.asarray(v) for k, v in played.infos.items()})
   np.testing.assert_array_equal(np.asarray(loaded.rewards), rewards)
   np.testing.assert_array_equal(np.asarray(loaded.terminals), terminals)
@@ -160,7 +163,7 @@ def test_a_published_file_loads_with_ogbenchs_loader_and_the_same_task_rewards(t
   assert loaded.size == 239  # the last state has no action after it in the file
   np.testing.assert_allclose(np.asarray(loaded.observations), episode.observations[:239])
   np.testing.assert_allclose(np.asarray(loaded.next_observations), episode.observations[1:240])
-  rewards, terminals = ogbench_play.relabel(ogbench_play.task_targets('cube-single', 3),
+  rewards, terminals = ogbench_envs.relabel(ogbench_envs.task_targets('cube-single', 3),
                                             {'qpos': episode.infos['qpos'][:240]})
   np.testing.assert_array_equal(np.asarray(loaded.rewards), rewards)
   np.testing.assert_array_equal(np.asarray(loaded.terminals), terminals)

@@ -78,6 +78,14 @@ def load(name: str, seed: int = 0, reward_convention: str = 'none', drop_nonfini
   return Transitions(**{key: jnp.asarray(value) for key, value in arrays.items()})
 
 
+def is_local(name: str) -> bool:
+  """Whether the files of dataset `name` are here: a Minari id under MINARI_DATASETS_PATH, or an
+  `ogbench:` id's published file (data/ogbench_files.py)."""
+  if ogbench_files.is_ogbench(name):
+    return ogbench_files.is_local(name)
+  return minari_io.is_local(name)
+
+
 def reward_transform(name: str, reward_convention: str):
   """Raw rewards -> the units `load(name, reward_convention=...)` trains on (a local dataset)."""
   if reward_convention == 'none':
@@ -110,5 +118,5 @@ def metadata(name: str) -> dict:
   return {'eval_env': recipe, 'reference_scores': refs}
 
 
-__all__ = ['DatasetError', 'IN_MEMORY', 'InMemoryTask', 'Transitions', 'load', 'metadata',
-           'reward_transform']
+__all__ = ['DatasetError', 'IN_MEMORY', 'InMemoryTask', 'Transitions', 'is_local', 'load',
+           'metadata', 'reward_transform']

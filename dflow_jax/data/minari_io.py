@@ -25,11 +25,7 @@ def dataset_path(dataset_id: str) -> Path:
 
 def is_local(dataset_id: str) -> bool:
   """Whether `dataset_id` is under MINARI_DATASETS_PATH. One we regenerate counts only when
-  complete: datagen/minari_write.py writes our metadata after everything else. (An
-  `ogbench:` id is OGBench's own file, data/ogbench_files.py.)"""
-  if dataset_id.startswith('ogbench:'):
-    from dflow_jax.data import ogbench_files
-    return ogbench_files.is_local(dataset_id)
+  complete: datagen/minari_write.py writes our metadata after everything else."""
   metadata = dataset_path(dataset_id) / 'data' / 'metadata.json'
   if not metadata.is_file():
     return False

@@ -19,15 +19,7 @@ from collections.abc import Callable, Iterator
 import numpy as np
 
 from dflow_jax.datagen.episodes import Episode
-from dflow_jax.envs.ogbench_envs import (  # noqa: F401 (re-exported for the recipes and tests)
-  DEFAULT_TASKS,
-  ENVS,
-  OBJECT_QPOS,
-  relabel,
-  singletask_env,
-  singletask_env_id,
-  task_targets,
-)
+from dflow_jax.envs.ogbench_envs import ENVS, OBJECT_QPOS, relabel, task_targets
 from dflow_jax.envs.ogbench_envs import register as _register
 
 EPISODE_STEPS = 1001

@@ -166,8 +166,9 @@ def _mujoco_mixed(name: str) -> Recipe:
 
 def _ogbench_play(env: str, subset: bool) -> Recipe:
   from dflow_jax.datagen import ogbench_play
+  from dflow_jax.envs import ogbench_envs
   episodes = ogbench_play.SUBSET_EPISODES if subset else ogbench_play.EPISODES
-  task = ogbench_play.DEFAULT_TASKS[env]
+  task = ogbench_envs.DEFAULT_TASKS[env]
   return Recipe(
       episodes=lambda n, seed, progress: ogbench_play.generate_play(env, n, seed, progress),
       make_env=lambda: ogbench_play.collection_env(env),
@@ -180,8 +181,8 @@ def _ogbench_play(env: str, subset: bool) -> Recipe:
 
 
 def _ogbench_eval_env(env: str, task: int) -> dict:
-  from dflow_jax.datagen import ogbench_play
-  return {'family': 'ogbench', 'env': ogbench_play.singletask_env_id(env, task),
+  from dflow_jax.envs import ogbench_envs
+  return {'family': 'ogbench', 'env': ogbench_envs.singletask_env_id(env, task),
           'score': 'success'}
 
 
@@ -192,6 +193,7 @@ def _subset_note(subset: bool, episodes: int) -> str:
 
 def _ogbench_singletask(env: str, task: int, subset: bool) -> Recipe:
   from dflow_jax.datagen import first_use, ogbench_play
+  from dflow_jax.envs import ogbench_envs
   play_id = registry.ogbench_play_id(env, subset)
   episodes = ogbench_play.SUBSET_EPISODES if subset else ogbench_play.EPISODES
 
@@ -200,12 +202,12 @@ def _ogbench_singletask(env: str, task: int, subset: bool) -> Recipe:
     return ogbench_play.generate_singletask(env, task, play_id, progress)
   return Recipe(
       episodes=relabelled,
-      make_env=lambda: ogbench_play.singletask_env(env, task),
+      make_env=lambda: ogbench_envs.singletask_env(env, task),
       default_steps=episodes * ogbench_play.EPISODE_STEPS, fixed_size=True,
       eval_env=_ogbench_eval_env(env, task),
       reference_scores=dict,
       description=f'OGBench {env} task {task}: {play_id} with the rewards and terminals of '
-                  f'{ogbench_play.singletask_env_id(env, task)}, regenerated offline'
+                  f'{ogbench_envs.singletask_env_id(env, task)}, regenerated offline'
                   f'{_subset_note(subset, episodes)}')
 
 

@@ -17,7 +17,6 @@ import jax
 import numpy as np
 
 from dflow_jax import data, sweep, train
-from dflow_jax.data import minari_io
 from dflow_jax.envs import evaluation
 from dflow_jax.reporting import scores
 from dflow_jax.reporting.report import format_table, per_seed_table
@@ -83,7 +82,7 @@ class Evaluator:
   def for_run(cls, config, agent, log=print):
     """None for datasets without an eval env: the toy tasks, and a dataset whose env cannot be
     rebuilt (which `log` says, once)."""
-    if config.dataset in data.IN_MEMORY or not minari_io.is_local(config.dataset):
+    if config.dataset in data.IN_MEMORY or not data.is_local(config.dataset):
       return None
     meta = data.metadata(config.dataset)
     recipe, reason = eval_recipe(config.dataset, meta)
