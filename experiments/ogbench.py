@@ -1,7 +1,7 @@
 """OGBench manipulation, single-task (cube-single, cube-double, scene, puzzle-3x3; tasks 1 to 5).
 
 The play data is regenerated offline with the oracles the ogbench package ships (made on first
-use, about 20 minutes per env on a 2-core CPU) and scored for the task's goal; evaluation plays
+use, about 32 minutes per env on a 2-core CPU) and scored for the task's goal; evaluation plays
 the env's `*-singletask-taskN-v0` and reports the success rate (normalized = 100 per success).
 With `quick` the data is the 50-episode `-subset`, labelled so in its dataset id.
 

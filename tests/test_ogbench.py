@@ -39,6 +39,17 @@ def test_the_generator_is_seeded():
   assert not np.allclose(first.actions, other.actions)
 
 
+def test_the_play_data_is_the_same_whatever_the_number_of_processes():
+  # three short episodes (40, 40, 20 steps), made in this process and by two workers
+  alone = list(ogbench_play.generate_play('cube-single', 100, seed=5, workers=1, episode_steps=40))
+  pooled = list(ogbench_play.generate_play('cube-single', 100, seed=5, workers=2, episode_steps=40))
+  assert [len(e) for e in alone] == [len(e) for e in pooled] == [40, 40, 20]
+  for a, b in zip(alone, pooled, strict=True):
+    np.testing.assert_array_equal(a.actions, b.actions)
+    np.testing.assert_array_equal(a.observations, b.observations)
+  assert not np.allclose(alone[0].actions, alone[1].actions[:40])  # each episode seeded apart
+
+
 def _solved_env(env_name: str, task: int):
   """The single-task env whose episodes start at the goal (its task table's start replaced by
   the goal): its first step reports success."""

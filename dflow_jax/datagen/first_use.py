@@ -14,9 +14,9 @@ import time
 from dflow_jax.data import IN_MEMORY, DatasetError, minari_io, registry
 
 # Rough generation time per million steps on a 2-core CPU (measured: pointmaze umaze 28 s, hopper
-# mixed 99 s, door expert 231 s; OGBench cube-single play about 800 steps/s), to say how long
-# the first use takes.
-SECONDS_PER_MILLION = {'pointmaze': 30, 'mujoco': 100, 'adroit': 250, 'ogbench': 1300}
+# mixed 99 s, door expert 231 s; OGBench cube-single play 3,785 s in one process, made by one
+# worker per core), to say how long the first use takes.
+SECONDS_PER_MILLION = {'pointmaze': 30, 'mujoco': 100, 'adroit': 250, 'ogbench': 1900}
 LOCKS_DIR = '.locks'
 
 

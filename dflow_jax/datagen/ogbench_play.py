@@ -10,10 +10,13 @@ per-episode probability drawn from U[0, 0.25]; scene retries an episode whose cu
 visible table; puzzle's button oracle keeps the gripper closed. 1,000 episodes: 1,001,000 steps.
 
 Every episode k is seeded (env reset seed + k, numpy's global stream for the oracles' noise,
-which they draw from it), so a seed reproduces a dataset; the published files were made
+which they draw from it), so a seed reproduces a dataset, whatever the number of processes that
+make it (one per core); the published files were made
 unseeded, so ours are a regeneration, not a copy. The play data has no reward: the single-task
 datasets score its states for one goal (envs/ogbench_envs.relabel).
 """
+import multiprocessing
+import os
 from collections.abc import Callable, Iterator
 
 import numpy as np
@@ -26,7 +29,7 @@ EPISODE_STEPS = 1001
 EPISODES = 1000
 SUBSET_EPISODES = 50  # the `-subset` datasets: smoke runs and tests, labelled as such
 PLAN_NOISE, PLAN_NOISE_SMOOTHING = 0.1, 0.5
-NOISE_OFFSET = 7000  # numpy's global seed of episode k is NOISE_OFFSET + seed + k
+NOISE_OFFSET = 7000  # numpy's global seed of episode k is NOISE_OFFSET + its reset seed
 
 
 def collection_env(env_name: str, max_episode_steps: int = EPISODE_STEPS):
@@ -100,28 +103,63 @@ def play_episode(env, oracles: dict, env_name: str, steps: int, reset_seed: int)
                  infos={key: np.stack([i[key] for i in infos]) for key in infos[0]})
 
 
-def generate_play(env_name: str, num_steps: int = EPISODES * EPISODE_STEPS, seed: int = 0,
-                  progress: Callable[[int], None] | None = None) -> Iterator[Episode]:
-  """Episodes of EPISODE_STEPS steps (the last one shorter) until `num_steps` are recorded.
-  Episode k resets with seed + k + (scene's retries so far) and seeds numpy's global stream with
-  NOISE_OFFSET + that number."""
+# Scene's r-th retry of episode k resets with seed + k + r * RETRY_STRIDE, so that every episode's
+# seeds are known before any other episode runs (episodes can be made in any process, any order).
+RETRY_STRIDE = 1_000_003
+
+
+def play_episode_k(env, oracles: dict, env_name: str, steps: int, seed: int, k: int) -> Episode:
+  """Episode k of a dataset of `seed`: reset seed + k (plus RETRY_STRIDE per scene retry), numpy's
+  global stream seeded with NOISE_OFFSET + that reset seed."""
+  retry = 0
+  while True:
+    reset_seed = seed + k + retry * RETRY_STRIDE
+    np.random.seed(NOISE_OFFSET + reset_seed)
+    episode = play_episode(env, oracles, env_name, steps, reset_seed)
+    if env_name != 'scene' or _scene_healthy(episode.infos['qpos']):
+      return episode
+    retry += 1
+
+
+_worker = {}  # in each worker process: its env and oracles, made once
+
+
+def _start_worker(env_name: str):
   env = collection_env(env_name)
-  oracles = _oracles(env_name, env)
-  done = attempt = 0
-  try:
-    while done < num_steps:
-      steps = min(EPISODE_STEPS, num_steps - done)
-      np.random.seed(NOISE_OFFSET + seed + attempt)
-      episode = play_episode(env, oracles, env_name, steps, seed + attempt)
-      attempt += 1
-      if env_name == 'scene' and not _scene_healthy(episode.infos['qpos']):
-        continue
-      done += steps
-      if progress is not None:
-        progress(steps)
-      yield episode
-  finally:
-    env.close()
+  _worker.update(env=env, oracles=_oracles(env_name, env))
+
+
+def _worker_episode(job) -> Episode:
+  env_name, steps, seed, k = job
+  return play_episode_k(_worker['env'], _worker['oracles'], env_name, steps, seed, k)
+
+
+def generate_play(env_name: str, num_steps: int = EPISODES * EPISODE_STEPS, seed: int = 0,
+                  progress: Callable[[int], None] | None = None, workers: int | None = None,
+                  episode_steps: int = EPISODE_STEPS) -> Iterator[Episode]:
+  """Episodes of `episode_steps` steps (the last one shorter) until `num_steps` are recorded, in
+  order, made by `workers` processes (default: one per core; 1: in this process). Each episode
+  depends on its index alone (play_episode_k), so the data is the same for any `workers`."""
+  jobs = [(env_name, min(episode_steps, num_steps - start), seed, k)
+          for k, start in enumerate(range(0, num_steps, episode_steps))]
+  workers = min(workers or os.cpu_count() or 1, len(jobs))
+  if workers == 1:
+    _start_worker(env_name)
+    try:
+      yield from _reported(map(_worker_episode, jobs), progress)
+    finally:
+      _worker.pop('env').close()
+    return
+  # spawn: a fresh interpreter per worker, so no MuJoCo or JAX state is inherited by fork
+  with multiprocessing.get_context('spawn').Pool(workers, _start_worker, (env_name,)) as pool:
+    yield from _reported(pool.imap(_worker_episode, jobs), progress)
+
+
+def _reported(episodes, progress) -> Iterator[Episode]:
+  for episode in episodes:
+    if progress is not None:
+      progress(len(episode))
+    yield episode
 
 
 def generate_singletask(env_name: str, task: int, play_id: str,
