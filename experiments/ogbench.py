@@ -40,7 +40,8 @@ def get_config(config_string=None):
   # IQL's expectile for OGBench manipulation; the reward is (subtasks done) - (subtasks), 0 at
   # the goal, so no convention rescales it.
   config = family_config(dataset, expectile=0.9)
-  # Each OGBench env compiles a MuJoCo model of its own, about 150 MB (measured for cube-single,
-  # 2026-12-07): 256 at once would need 39 GB. Scores do not depend on this.
-  config.eval_batch_envs = 64
+  # Each OGBench env compiles a MuJoCo model of its own: about 190 MB once reset (cube-single,
+  # measured 2026-12-07), so 256 at once would need 48 GB and 64 ran out of 24 GB beside a run's
+  # data. Scores do not depend on this.
+  config.eval_batch_envs = 32
   return apply_size(config, options)
