@@ -29,6 +29,54 @@ def test_batch_size_does_not_change_scores():
   assert runs[0]['returns'].shape == (2, 3) and len(np.unique(runs[0]['returns'])) == 6
 
 
+def test_the_batches_share_one_pool_of_envs(monkeypatch):
+  """6 episodes in batches of 4 make 4 envs, not 6, and close each once."""
+  from dflow_jax.envs import evaluation
+  made, closed = [], []
+
+  def counting_make(recipe):
+    env = make_eval_env(recipe)
+    made.append(env)
+    close = env.close
+    env.close = lambda: (closed.append(env), close())
+    return env
+
+  monkeypatch.setattr(evaluation, 'make_eval_env', counting_make)
+  env = make_eval_env(HOPPER)
+  observation_dim, action_dim = env.observation_space.shape[0], env.action_space.shape[0]
+  env.close()
+  agent = Agent(agent_config(tiny_config('div').agent), observation_dim, action_dim)
+  result = evaluate(agent, train.init_states(agent, 0, 2), HOPPER, 3, env_seed=5,
+                    action_seed=7, batch_envs=4)
+  assert result['returns'].shape == (2, 3)
+  assert len(made) == 4 and sorted(map(id, closed)) == sorted(map(id, made))
+
+
+@pytest.mark.parametrize('recipe', [
+    HOPPER, {'family': 'adroit', 'task': 'pen'},
+    {'family': 'pointmaze', 'maze': 'umaze', 'dense': True},
+    {'family': 'ogbench', 'env': 'cube-single-singletask-task2-v0', 'score': 'success'}])
+def test_an_env_reset_with_a_seed_plays_as_a_fresh_one(recipe):
+  """What lets the batches reuse envs: after an episode, reset(seed) starts the same episode a
+  new env would, in every family the evaluator meets."""
+  used, fresh = make_eval_env(recipe), make_eval_env(recipe)
+  rng = np.random.default_rng(0)
+  actions = rng.uniform(-1, 1, (30,) + used.action_space.shape).astype(np.float32)
+  used.reset(seed=1)
+  for action in actions:
+    used.step(action)
+
+  def episode(env):
+    observations = [env.reset(seed=9)[0]]
+    for action in actions:
+      observation, reward, terminated, truncated, _ = env.step(action)
+      observations.append(np.append(observation, [reward, terminated, truncated]))
+    return np.concatenate([np.ravel(o) for o in observations])
+
+  np.testing.assert_array_equal(episode(used), episode(fresh))
+  used.close(), fresh.close()
+
+
 def test_a_sweeps_settings_are_evaluated_from_the_same_env_seeds():
   """Setting k's seeds meet the start states a separate run of setting k meets: two settings
   holding the same weights score alike, and like the plain run."""

@@ -1,13 +1,14 @@
 """Policy evaluation in a dataset's env: S seeds x E episodes stepped together.
 
-Env i (seed i // E, episode i % E) is reset with seed `env_seed + i`. The S*E envs are stepped
-in batches of at most `batch_envs` (one `SyncVectorEnv` each, so 8 seeds x 100 Adroit episodes
-never hold 800 MuJoCo models at once); within a batch one jitted call per env step acts for all.
-The vector env autoresets, so each env's return counts its first episode only; a batch stops
-once every env in it has finished one. Scores do not depend on the batch size.
+Env i (seed i // E, episode i % E) is reset with seed `env_seed + i`. The S*E episodes are
+played in batches of at most `batch_envs` (so 8 seeds x 100 Adroit episodes never hold 800
+MuJoCo models at once); within a batch one jitted call per env step acts for all. The batches
+share one pool of envs, made once and reset with each batch's seeds: making an env can cost more
+than its episode (an OGBench env compiles its own MuJoCo model). The vector env autoresets, so
+each env's return counts its first episode only; a batch stops once every env in it has
+finished one. Scores do not depend on the batch size.
 """
 import dataclasses
-import functools
 import time
 
 import gymnasium as gym
@@ -109,6 +110,12 @@ def agent_policy(agent, states, num_seeds: int, action_space: gym.spaces.Box, ac
   return policy
 
 
+def pooled_vector_env(pool: list[gym.Env]) -> gym.vector.SyncVectorEnv:
+  """A vector env over envs that already exist; closing the pool's envs is left to the caller
+  (this wrapper is not closed, so the envs outlive it)."""
+  return gym.vector.SyncVectorEnv([lambda env=env: env for env in pool])
+
+
 def reference_range(metadata: dict) -> tuple[float, float] | None:
   refs = metadata.get('reference_scores') or {}
   if 'ref_min_score' not in refs or 'ref_max_score' not in refs:
@@ -130,19 +137,21 @@ def evaluate(agent, states, recipe: dict, episodes: int, env_seed: int, action_s
   """
   num_seeds = int(np.shape(states.step)[0])
   total = num_seeds * episodes
-  size = batch_envs or total
-  batches = []
-  for start in range(0, total, size):
-    rows = np.arange(start, min(start + size, total))
-    envs = gym.vector.SyncVectorEnv([functools.partial(make_eval_env, recipe)] * len(rows))
-    try:
+  size = min(batch_envs or total, total)
+  pool, batches = [], []
+  try:
+    pool.extend(make_eval_env(recipe) for _ in range(size))
+    for start in range(0, total, size):
+      rows = np.arange(start, min(start + size, total))
+      envs = pooled_vector_env(pool[:len(rows)])
       policy = agent_policy(agent, states, num_seeds, envs.single_action_space, action_seed,
                             behavior,
                             rows=None if size >= total else rows, total_rows=total,
                             first_seed=first_seed, of_seeds=of_seeds)
       batches.append(run_first_episodes(envs, policy, env_seed + first_seed * episodes + start))
-    finally:
-      envs.close()
+  finally:
+    for env in pool:
+      env.close()
   first = batches[0]
   result = {'returns': np.concatenate([b.returns for b in batches]).reshape(num_seeds, episodes),
             'lengths': np.concatenate([b.lengths for b in batches]).reshape(num_seeds, episodes),
