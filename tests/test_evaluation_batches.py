@@ -58,7 +58,7 @@ def test_the_batches_share_one_pool_of_envs(monkeypatch):
     {'family': 'ogbench', 'env': 'cube-single-singletask-task2-v0', 'score': 'success'}])
 def test_an_env_reset_with_a_seed_plays_as_a_fresh_one(recipe):
   """What lets the batches reuse envs: after an episode, reset(seed) starts the same episode a
-  new env would, in every family the evaluator meets."""
+  new env would, in each of these families."""
   used, fresh = make_eval_env(recipe), make_eval_env(recipe)
   rng = np.random.default_rng(0)
   actions = rng.uniform(-1, 1, (30,) + used.action_space.shape).astype(np.float32)
@@ -74,7 +74,8 @@ def test_an_env_reset_with_a_seed_plays_as_a_fresh_one(recipe):
     return np.concatenate([np.ravel(o) for o in observations])
 
   np.testing.assert_array_equal(episode(used), episode(fresh))
-  used.close(), fresh.close()
+  used.close()
+  fresh.close()
 
 
 def test_a_sweeps_settings_are_evaluated_from_the_same_env_seeds():
