@@ -2,13 +2,15 @@
 by sampling actions as training's final evaluation did).
 
   python -m dflow_jax.evaluate --workdir=runs/umaze [--step=N] [--episodes=E] [--video]
-                              [--num_samples=N] [--critic] [--setting=K] [--out_dir=DIR]
+                              [--num_samples=N] [--flow_steps=T] [--critic] [--setting=K]
+                              [--out_dir=DIR]
 
 Restores config.json and the Orbax checkpoint (the latest, or --step), evaluates every seed with
 the same seeds training used at that step (so the scores training printed are reproduced), and
 prints the per-seed table and the aggregate over seeds (a sweep: one row per setting, or with
 --setting=K that setting's seeds alone). The raw per-episode numbers go to
-`eval/step_<N>_episodes_<E>.npz` (`..._best_of_<N>.npz` with --num_samples); --video writes one
+`eval/step_<N>_episodes_<E>.npz` (`..._best_of_<N>.npz` with --num_samples, `..._T_<T>.npz`
+with --flow_steps); --video writes one
 MP4 per seed (its first episode) beside them.
 learning_curves.png is redrawn from training's records. A toy run (`make run`) prints the
 per-seed tables training printed at that step and writes eval_summary.md and action_samples.png.
@@ -43,6 +45,9 @@ flags.DEFINE_integer('setting', None,
 flags.DEFINE_integer('num_samples', None,
                      'Act with the best of N sampled actions by Q (default: the run\'s '
                      'agent.num_samples); the same trained weights, another way of acting.')
+flags.DEFINE_integer('flow_steps', None,
+                     'Act by integrating the flow ODE in T steps (default: the run\'s '
+                     'agent.flow_steps); the same trained weights, another way of acting.')
 
 
 def load_config(workdir: str):
@@ -162,13 +167,27 @@ def writable_output(out_dir: str) -> str:
   return out_dir
 
 
+def _override_acting(config, num_samples: int | None, flow_steps: int | None) -> str:
+  """Sets the ways of acting asked for and returns the records' name suffix. Acting only: no
+  parameter's shape depends on N or T (nor does any flow-matching or critic loss on T)."""
+  suffix = ''
+  if num_samples is not None:
+    config.agent.num_samples = num_samples
+    suffix += f'_best_of_{num_samples}'
+  if flow_steps is not None:
+    config.agent.flow_steps = flow_steps
+    suffix += f'_T_{flow_steps}'
+  return suffix
+
+
 def evaluate_workdir(workdir: str, step: int | None = None, episodes: int | None = None,
                      video: bool = False, log=print, num_samples: int | None = None,
                      critic: bool = False, setting: int | None = None,
-                     out: str | None = None) -> dict:
+                     out: str | None = None, flow_steps: int | None = None) -> dict:
   """Restores the run in `workdir` and evaluates it; raises ConfigError/DatasetError.
 
-  `num_samples` overrides how the agent acts (best of N by Q); it changes no trained weight.
+  `num_samples` (best of N by Q) and `flow_steps` (the ODE's T) override how the agent acts;
+  neither changes a trained weight.
   `setting`: one setting of a sweep (default: all of them). `out`: where records, figures and
   videos are written (default: workdir, which is then only read).
   """
@@ -184,8 +203,7 @@ def evaluate_workdir(workdir: str, step: int | None = None, episodes: int | None
     if video or episodes is not None:
       raise ConfigError(f'{config.dataset} has no env: --video and --episodes do not apply '
                         '(its evaluation samples config.eval_samples actions per seed)')
-    if num_samples is not None:  # acting only: the state's shapes do not depend on it
-      config.agent.num_samples = num_samples
+    _override_acting(config, num_samples, flow_steps)
     return evaluate_in_memory_task(workdir, config, step, log, critic, setting, out)
   if not data.is_local(config.dataset):
     raise data.DatasetError(registry.missing_message(config.dataset, minari_io.datasets_root()))
@@ -193,10 +211,7 @@ def evaluate_workdir(workdir: str, step: int | None = None, episodes: int | None
   recipe, reason = evaluator.eval_recipe(config.dataset, meta)
   if recipe is None:
     raise ConfigError(f'cannot evaluate: {reason}')
-  suffix = ''
-  if num_samples is not None:  # acting only: the state's shapes do not depend on it
-    config.agent.num_samples = num_samples
-    suffix = f'_best_of_{num_samples}'
+  suffix = _override_acting(config, num_samples, flow_steps)
   agent = build_agent(config, recipe)
   step, states = restore_states(workdir, config, agent, step)
   swept = config
@@ -362,6 +377,8 @@ def main(argv):
     refuse(f'--episodes = {FLAGS.episodes} is invalid: must be an integer >= 1')
   if FLAGS.num_samples is not None and FLAGS.num_samples < 1:
     refuse(f'--num_samples = {FLAGS.num_samples} is invalid: must be an integer >= 1')
+  if FLAGS.flow_steps is not None and FLAGS.flow_steps < 1:
+    refuse(f'--flow_steps = {FLAGS.flow_steps} is invalid: must be an integer >= 1')
   logging.set_verbosity(logging.WARNING)
   if FLAGS.video:
     os.environ.setdefault('MUJOCO_GL', 'egl')  # off-screen rendering, chosen before any import
@@ -372,7 +389,7 @@ def main(argv):
   try:
     evaluate_workdir(FLAGS.workdir, FLAGS.step, FLAGS.episodes, FLAGS.video,
                      num_samples=FLAGS.num_samples, critic=FLAGS.critic, setting=FLAGS.setting,
-                     out=FLAGS.out_dir)
+                     out=FLAGS.out_dir, flow_steps=FLAGS.flow_steps)
   except (ConfigError, DatasetError, VideoError) as e:
     refuse(str(e))
 

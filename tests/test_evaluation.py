@@ -197,6 +197,19 @@ def test_best_of_n_acting_evaluates_the_same_weights_another_way(trained, monkey
   assert proc.returncode == 2 and 'num_samples' in proc.stderr
 
 
+def test_fewer_flow_steps_act_with_the_same_weights_from_the_same_env_seeds(trained, monkeypatch):
+  from dflow_jax.evaluate import evaluate_workdir
+  monkeypatch.setenv('MINARI_DATASETS_PATH', str(trained['root']))
+  result = evaluate_workdir(str(trained['workdir']), episodes=3, log=lambda _: None, flow_steps=1)
+  record = np.load(trained['workdir'] / 'eval' / 'step_40_episodes_3_T_1.npz')
+  np.testing.assert_array_equal(record['returns'], result['returns'])
+  final = np.load(trained['workdir'] / 'eval' / 'step_40.npz')
+  np.testing.assert_array_equal(record['env_seed'], final['env_seed'])
+  assert not np.allclose(record['returns'], final['returns'])
+  proc = _evaluate_cli(trained['root'], f'--workdir={trained["workdir"]}', '--flow_steps=0')
+  assert proc.returncode == 2 and 'flow_steps' in proc.stderr
+
+
 def test_the_critic_check_on_own_episodes_plays_the_evaluations_episodes(trained, monkeypatch):
   """With the evaluation's seeds and episode count it meets the same episodes (the same returns),
   and with a horizon the maze's 300 steps allow it reads Q on every step it may use."""
