@@ -175,6 +175,18 @@ def test_bad_workdirs_are_refused_in_one_line(trained, tmp_path):
     assert named in lines[0] and lines[0].startswith('error: ')
 
 
+def _assert_acts_otherwise(trained, result, record_name: str, flag: str):
+  """An acting override's record holds its returns, from the final evaluation's env seeds (only
+  the way of acting differs, and so do the returns); `--<flag>=0` is refused."""
+  record = np.load(trained['workdir'] / 'eval' / record_name)
+  np.testing.assert_array_equal(record['returns'], result['returns'])
+  final = np.load(trained['workdir'] / 'eval' / 'step_40.npz')
+  np.testing.assert_array_equal(record['env_seed'], final['env_seed'])
+  assert not np.allclose(record['returns'], final['returns'])
+  proc = _evaluate_cli(trained['root'], f'--workdir={trained["workdir"]}', f'--{flag}=0')
+  assert proc.returncode == 2 and flag in proc.stderr
+
+
 def test_best_of_n_acting_evaluates_the_same_weights_another_way(trained, monkeypatch):
   from dflow_jax.evaluate import evaluate_workdir
   monkeypatch.setenv('MINARI_DATASETS_PATH', str(trained['root']))
@@ -187,27 +199,14 @@ def test_best_of_n_acting_evaluates_the_same_weights_another_way(trained, monkey
   per_seed = [line.split() for line in table.splitlines()[3:-1]]
   assert len(per_seed) == 2 and all(np.isfinite(float(row[-1])) for row in per_seed), table
   assert 'no step qualifies' in printed[-1]
-  record = np.load(trained['workdir'] / 'eval' / 'step_40_episodes_3_best_of_4.npz')
-  np.testing.assert_array_equal(record['returns'], result['returns'])
-  # Same seeds as the final evaluation: only the way of acting differs, and so do the returns.
-  final = np.load(trained['workdir'] / 'eval' / 'step_40.npz')
-  np.testing.assert_array_equal(record['env_seed'], final['env_seed'])
-  assert not np.allclose(record['returns'], final['returns'])
-  proc = _evaluate_cli(trained['root'], f'--workdir={trained["workdir"]}', '--num_samples=0')
-  assert proc.returncode == 2 and 'num_samples' in proc.stderr
+  _assert_acts_otherwise(trained, result, 'step_40_episodes_3_best_of_4.npz', 'num_samples')
 
 
 def test_fewer_flow_steps_act_with_the_same_weights_from_the_same_env_seeds(trained, monkeypatch):
   from dflow_jax.evaluate import evaluate_workdir
   monkeypatch.setenv('MINARI_DATASETS_PATH', str(trained['root']))
   result = evaluate_workdir(str(trained['workdir']), episodes=3, log=lambda _: None, flow_steps=1)
-  record = np.load(trained['workdir'] / 'eval' / 'step_40_episodes_3_T_1.npz')
-  np.testing.assert_array_equal(record['returns'], result['returns'])
-  final = np.load(trained['workdir'] / 'eval' / 'step_40.npz')
-  np.testing.assert_array_equal(record['env_seed'], final['env_seed'])
-  assert not np.allclose(record['returns'], final['returns'])
-  proc = _evaluate_cli(trained['root'], f'--workdir={trained["workdir"]}', '--flow_steps=0')
-  assert proc.returncode == 2 and 'flow_steps' in proc.stderr
+  _assert_acts_otherwise(trained, result, 'step_40_episodes_3_T_1.npz', 'flow_steps')
 
 
 def test_the_critic_check_on_own_episodes_plays_the_evaluations_episodes(trained, monkeypatch):
