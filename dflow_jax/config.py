@@ -63,6 +63,9 @@ class AgentConfig:
   # cost and acting
   steps_per_state: int = 0  # flow steps per state in the DF losses; 0 means all T
   num_samples: int = 1  # candidates per state when acting, ranked by Q
+  # ODE steps when acting (evaluation, best-of-N candidates); 0: flow_steps. Training never
+  # reads it: fewer Euler steps of the same field act closer to its conditional mean.
+  acting_flow_steps: int = 0
   scan_unroll: int = 1
   # bptt: recompute each ODE step's activations in the backward pass instead of storing all T
   # (less memory, one more forward pass per step)
@@ -72,6 +75,10 @@ class AgentConfig:
   @property
   def steps_used(self) -> int:
     return self.steps_per_state or self.flow_steps
+
+  @property
+  def acting_steps(self) -> int:
+    return self.acting_flow_steps or self.flow_steps
 
 
 # Keys that the runs of docs/results/ saved in config.json and that no longer exist: {key: the
@@ -311,7 +318,7 @@ def validate(config: ml_collections.ConfigDict, dataset_size: int | None = None)
                    ('chunk_size', 1), ('save_interval', 1), ('max_to_keep', 1),
                    ('eval_samples', 1), ('eval_episodes', 1), ('final_eval_episodes', 1),
                    ('eval_interval', 0), ('seed', 0), ('flow_value_warmup', 0), ('agent.flow_steps', 1),
-                   ('agent.steps_per_state', 0),
+                   ('agent.steps_per_state', 0), ('agent.acting_flow_steps', 0),
                    ('agent.num_samples', 1), ('agent.scan_unroll', 1),
                    ('eval_batch_envs', 1), ('devices', 0), ('validation_episodes', 0)]:
     _int_at_least(config, key, low)

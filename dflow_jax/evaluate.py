@@ -175,7 +175,7 @@ def _override_acting(config, num_samples: int | None, flow_steps: int | None) ->
     config.agent.num_samples = num_samples
     suffix += f'_best_of_{num_samples}'
   if flow_steps is not None:
-    config.agent.flow_steps = flow_steps
+    config.agent.acting_flow_steps = flow_steps
     suffix += f'_T_{flow_steps}'
   return suffix
 

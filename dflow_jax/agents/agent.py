@@ -220,10 +220,11 @@ class Agent:
     return self.variant.acting_params(state)
 
   def flow_sample(self, params, observations, key):
-    """x_T of the flow with velocity-field weights `params` at normalised observations."""
+    """x_T of the acting flow (`acting_steps` ODE steps) with velocity-field weights `params` at
+    normalised observations."""
     velocity = lambda x, t: self.velocity_net.apply(params, observations, x, t)
     return flow.sample(velocity, key, observations.shape[:-1], self.action_dim,
-                       self.cfg.flow_steps, self.cfg.solver, self.cfg.scan_unroll)
+                       self.cfg.acting_steps, self.cfg.solver, self.cfg.scan_unroll)
 
   def sample_actions(self, state: AgentState, observations, key, behavior: bool = False):
     """One action per observation; with num_samples > 1 the candidate with the highest Q."""

@@ -18,13 +18,13 @@ from dflow_jax.reporting.evaluator import EVAL_DIR
 from dflow_jax.runtime.checkpoint import OWNER_CONFIG, Checkpointer, saved_steps
 
 # Keys that the updates before `df_start` never read; any other difference means different
-# pre-training. Flow matching and IQL do not integrate the ODE, so T (agent.flow_steps) is among them; only the
-# copied pre-training evaluations acted with the source's T.
+# pre-training. Flow matching and IQL do not integrate the ODE, so T (agent.flow_steps) and the
+# acting T are among them; only the copied pre-training evaluations acted with the source's T.
 DECISION_FLOW_KEYS = {'agent.variant', 'agent.alpha', 'agent.lambda_dir', 'agent.rho',
                       'agent.lambda_div', 'agent.policy_ema', 'agent.steps_per_state',
                       'agent.bptt_remat', 'agent.policy_bootstrap', 'agent.divergence_target',
                       'agent.flow_reversal', 'agent.critic_pessimism', 'agent.flow_steps',
-                      'flow_value_warmup'}
+                      'agent.acting_flow_steps', 'flow_value_warmup'}
 
 
 def check_source(source: str, config: ml_collections.ConfigDict, df_start: int,
