@@ -46,8 +46,8 @@ flags.DEFINE_integer('num_samples', None,
                      'Act with the best of N sampled actions by Q (default: the run\'s '
                      'agent.num_samples); the same trained weights, another way of acting.')
 flags.DEFINE_integer('flow_steps', None,
-                     'Act by integrating the flow ODE in T steps (default: the run\'s '
-                     'agent.flow_steps); the same trained weights, another way of acting.')
+                     'Act by integrating the flow ODE in T steps (sets agent.acting_flow_steps; '
+                     'default: the run\'s); the same trained weights, another way of acting.')
 
 
 def load_config(workdir: str):
